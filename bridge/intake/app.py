@@ -1,0 +1,64 @@
+"""The application factory of the ``web`` process."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from bridge import log as logging_setup
+from bridge.connections import redis_from_settings
+from bridge.intake import health, webhooks
+from bridge.intake.state import IntakeState
+from bridge.intake.store import EventStore
+from bridge.mappings import load_mappings
+from bridge.providers import get_provider
+from bridge.settings import Settings
+
+log = logging_setup.get_logger("bridge.intake")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app. With no settings, read them from the environment now.
+
+    Raises :class:`~bridge.errors.ConfigError` (one message per problem) when the
+    settings or the mapping files are invalid, so a bad deploy fails at boot.
+    """
+    settings = settings or Settings.from_env()
+    logging_setup.configure(settings)
+    mappings = load_mappings(settings.mappings_dir, settings.environ)
+    redis = redis_from_settings(settings)
+
+    app = Flask("bridge")
+    # Werkzeug enforces this too, for form parsing; the view reads the stream itself.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["bridge"] = IntakeState(
+        settings=settings,
+        redis=redis,
+        mappings=mappings,
+        providers={name: get_provider(m.provider) for name, m in mappings.items()},
+        store=EventStore(redis, settings.dedup_ttl),
+    )
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(health.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        return jsonify(error=exc.description, reason=(exc.name or "error").lower()), code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        # Never a stack trace in the answer; the log line has the exception.
+        log.exception("unhandled_error", error=type(exc).__name__)
+        return jsonify(error="internal error", reason="internal_error"), 500
+
+    log.info("web_started", sources=sorted(mappings), redis=_redacted(settings.redis_url))
+    return app
+
+
+def _redacted(url: str) -> str:
+    """A Redis URL without its password."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -1,0 +1,45 @@
+"""``GET /healthz``, ``GET /readyz`` and ``GET /metrics``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from bridge import metrics
+from bridge.intake.state import IntakeState
+from bridge.intake.store import REDIS_DOWN
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """The process is up (no dependencies checked)."""
+    return jsonify(status="ok"), 200
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Ready to take webhooks: Redis answers and at least one mapping is loaded."""
+    state: IntakeState = current_app.extensions["bridge"]
+    problems = []
+    try:
+        state.redis.ping()
+    except REDIS_DOWN as exc:
+        problems.append(f"redis unreachable: {type(exc).__name__}")
+    if not state.mappings:
+        problems.append("no mappings loaded")
+    body = {"sources": sorted(state.mappings), "problems": problems}
+    if problems:
+        return jsonify(status="unavailable", **body), 503
+    return jsonify(status="ok", **body), 200
+
+
+@bp.get("/metrics")
+def metrics_view() -> Response | tuple[Response, int]:
+    """Prometheus text format, cluster-wide (the counters live in Redis)."""
+    state: IntakeState = current_app.extensions["bridge"]
+    try:
+        text = metrics.render(state.redis)
+    except REDIS_DOWN:
+        return jsonify(error="metrics store unavailable", reason="unavailable"), 503
+    return Response(text, mimetype="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,96 @@
+"""``POST /webhooks/<source>``: verify, deduplicate, make durable, answer.
+
+Order matters: the size limit is enforced while reading (never buffering more than
+the limit), the signature is checked on the exact raw bytes before anything is
+parsed, and 2xx is returned only after the event is in Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import cast
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from bridge import metrics
+from bridge.errors import PayloadTooLarge, StoreUnavailable, UnknownSource, WebhookError
+from bridge.intake.state import IntakeState
+from bridge.log import get_logger
+
+bp = Blueprint("webhooks", __name__)
+log = get_logger("bridge.intake")
+
+#: Label used for requests to sources that do not exist (keeps metric cardinality bounded).
+UNKNOWN_SOURCE_LABEL = "_unknown"
+
+
+def _read_body(limit: int) -> bytes:
+    """The raw body, refusing (413) before reading more than ``limit`` bytes."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"body is {length} bytes; the limit is {limit}")
+    # No or honest Content-Length: read at most limit + 1 bytes to detect overflow
+    # (chunked bodies have no length) without holding a large body in memory.
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+    return body
+
+
+@bp.post("/webhooks/<source>")
+def receive(source: str) -> tuple[Response, int]:
+    """Receive one provider webhook for ``source`` (a mapping file's stem)."""
+    state: IntakeState = current_app.extensions["bridge"]
+    started = time.perf_counter()
+    mapping = state.mappings.get(source)
+    fields: dict[str, object] = {"source": source}
+    try:
+        if mapping is None:
+            fields["source"] = UNKNOWN_SOURCE_LABEL
+            raise UnknownSource(f"no mapping for source {source!r}")
+        body = _read_body(state.settings.max_body_bytes)
+        event = state.providers[source].verify(
+            body,
+            # Werkzeug's Headers: a case-insensitive read-only mapping of str to str.
+            cast("Mapping[str, str]", request.headers),
+            mapping.secrets,
+            tolerance=mapping.tolerance,
+            now=time.time(),
+        )
+        fields.update(event_id=event.id, event_type=event.type)
+        if not mapping.handles(event.type):
+            state.store.count(metrics.WEBHOOKS_IGNORED, source=source)
+            outcome = "ignored"
+        else:
+            outcome = state.store.accept(source, event).value
+    except WebhookError as exc:
+        state.store.count(
+            metrics.WEBHOOKS_REJECTED, source=str(fields["source"]), reason=exc.reason
+        )
+        log.warning(
+            "webhook",
+            outcome="rejected",
+            status=exc.status,
+            reason=exc.reason,
+            error=exc.message,
+            ms=_ms(started),
+            **fields,
+        )
+        return jsonify(error=exc.message, reason=exc.reason), exc.status
+    except StoreUnavailable as exc:
+        log.error(
+            "webhook",
+            outcome="unavailable",
+            status=503,
+            error=exc.message,
+            ms=_ms(started),
+            **fields,
+        )
+        return jsonify(error="event store unavailable; retry later", reason="unavailable"), 503
+    log.info("webhook", outcome=outcome, status=200, ms=_ms(started), **fields)
+    return jsonify(status=outcome, id=fields.get("event_id")), 200
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

@@ -1,0 +1,41 @@
+"""Redis key names and queue names: the one place they are spelled.
+
+Every key bridge writes starts with ``bridge:`` so that an operator can see (and
+``SCAN``) what belongs to it; RQ's own keys start with ``rq:``.
+"""
+
+from __future__ import annotations
+
+#: Key prefix of everything bridge stores in Redis.
+PREFIX = "bridge"
+
+#: RQ queue that workers listen on (``rq worker bridge``).
+QUEUE = "bridge"
+
+#: List of verified event envelopes waiting for a worker (RPUSH by intake).
+INBOX = f"{PREFIX}:inbox"
+
+#: Marker set (NX, with a TTL) by intake when it pushes to an idle inbox; whoever sets
+#: it enqueues one drain job. The drain job deletes it when it starts.
+INBOX_KICK = f"{PREFIX}:inbox:kick"
+
+#: Seconds the kick marker lives: if the web process dies between pushing the event and
+#: enqueueing the drain job, a later webhook (or a worker's sweep) re-kicks after this.
+INBOX_KICK_TTL = 5
+
+#: Import path of the RQ job that drains the inbox (a string: the web process never
+#: imports the delivery code).
+DRAIN_JOB = "bridge.delivery.jobs.drain_inbox"
+
+#: Hash of cluster-wide counters and histogram buckets rendered by ``GET /metrics``.
+METRICS = f"{PREFIX}:metrics"
+
+
+def dedup(source: str, event_id: str) -> str:
+    """Key remembering that ``source`` delivered ``event_id`` (lives BRIDGE_DEDUP_TTL)."""
+    return f"{PREFIX}:dedup:{source}:{event_id}"
+
+
+def identity(source: str, provider_customer: str) -> str:
+    """Key mapping a provider customer id to the user id learned for it."""
+    return f"{PREFIX}:identity:{source}:{provider_customer}"

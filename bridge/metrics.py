@@ -1,0 +1,153 @@
+"""Cluster-wide metrics kept in Redis and rendered in Prometheus text format.
+
+Counters live as fields of one Redis hash (:data:`bridge.keys.METRICS`), so every web
+and worker process adds to the same numbers without Prometheus multiprocess files, and
+the intake script increments them in the same round trip that stores the event. A
+field is ``<metric>|<label>=<value>,<label>=<value>``. ``GET /metrics`` reads the hash
+once and renders it with ``prometheus_client``'s exposition code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+from redis import Redis
+
+from bridge import keys
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A counter stored in the metrics hash."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+    def field(self, **labels: str) -> str:
+        """The hash field for one label combination."""
+        return self.name + "|" + ",".join(f"{k}={labels[k]}" for k in self.labels)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A histogram stored in the metrics hash as cumulative ``le`` buckets, sum, count."""
+
+    name: str
+    help: str
+    buckets: tuple[float, ...]
+
+    def fields(self, value: float) -> list[tuple[str, float]]:
+        """Hash fields (and increments) that observing ``value`` touches."""
+        out: list[tuple[str, float]] = [(f"{self.name}|sum", value), (f"{self.name}|count", 1)]
+        out.extend((f"{self.name}|le={b}", 1) for b in self.buckets if value <= b)
+        return out
+
+
+WEBHOOKS_RECEIVED = Counter(
+    "bridge_webhooks_received_total", "Webhook requests received, by source.", ("source",)
+)
+WEBHOOKS_ACCEPTED = Counter(
+    "bridge_webhooks_accepted_total", "Verified new events made durable, by source.", ("source",)
+)
+WEBHOOKS_DUPLICATE = Counter(
+    "bridge_webhooks_duplicate_total",
+    "Verified events dropped as re-deliveries within BRIDGE_DEDUP_TTL.",
+    ("source",),
+)
+WEBHOOKS_IGNORED = Counter(
+    "bridge_webhooks_ignored_total",
+    "Verified events of a type no rule handles, by source.",
+    ("source",),
+)
+WEBHOOKS_REJECTED = Counter(
+    "bridge_webhooks_rejected_total",
+    "Webhook requests refused, by source and reason.",
+    ("source", "reason"),
+)
+
+#: Every counter ``GET /metrics`` renders; the delivery code appends its own.
+COUNTERS: list[Counter] = [
+    WEBHOOKS_RECEIVED,
+    WEBHOOKS_ACCEPTED,
+    WEBHOOKS_DUPLICATE,
+    WEBHOOKS_IGNORED,
+    WEBHOOKS_REJECTED,
+]
+
+#: Every histogram ``GET /metrics`` renders.
+HISTOGRAMS: list[Histogram] = []
+
+#: Gauges computed at scrape time: name -> (help, function of a Redis client).
+GAUGES: dict[str, tuple[str, Callable[[Redis], float]]] = {
+    "bridge_inbox_depth": (
+        "Verified events waiting for a worker.",
+        lambda r: float(r.llen(keys.INBOX)),
+    ),
+}
+
+
+def incr(redis: Redis, counter: Counter, amount: int = 1, **labels: str) -> None:
+    """Add to a counter (one round trip)."""
+    redis.hincrby(keys.METRICS, counter.field(**labels), amount)
+
+
+def observe(redis: Redis, histogram: Histogram, value: float) -> None:
+    """Record one observation of a histogram (one round trip)."""
+    pipe = redis.pipeline(transaction=False)
+    for field, amount in histogram.fields(value):
+        pipe.hincrbyfloat(keys.METRICS, field, amount)
+    pipe.execute()
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in text.split(",") if "=" in item)
+
+
+class _RedisCollector(Collector):
+    def __init__(self, values: Mapping[str, float], gauges: Mapping[str, float]) -> None:
+        self.values = values
+        self.gauges = gauges
+
+    def collect(self) -> Iterable[Metric]:
+        for counter in COUNTERS:
+            family = CounterMetricFamily(
+                counter.name.removesuffix("_total"), counter.help, labels=counter.labels
+            )
+            prefix = counter.name + "|"
+            for field, value in self.values.items():
+                if field.startswith(prefix):
+                    labels = _parse_labels(field[len(prefix) :])
+                    family.add_metric([labels.get(k, "") for k in counter.labels], value)
+            yield family
+        for hist in HISTOGRAMS:
+            buckets = [(str(b), self.values.get(f"{hist.name}|le={b}", 0.0)) for b in hist.buckets]
+            count = self.values.get(f"{hist.name}|count", 0.0)
+            buckets.append(("+Inf", count))
+            yield HistogramMetricFamily(
+                hist.name,
+                hist.help,
+                buckets=buckets,
+                sum_value=self.values.get(f"{hist.name}|sum", 0.0),
+            )
+        for name, value in self.gauges.items():
+            yield GaugeMetricFamily(name, GAUGES[name][0], value=value)
+
+
+def render(redis: Redis) -> bytes:
+    """The Prometheus text exposition of every bridge metric."""
+    raw = redis.hgetall(keys.METRICS)
+    values = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
+    gauges = {name: fn(redis) for name, (_, fn) in GAUGES.items()}
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_RedisCollector(values, gauges))
+    return generate_latest(registry)

@@ -1,0 +1,122 @@
+"""The one typed settings object, built from the environment at start-up.
+
+Nothing in bridge reads the environment anywhere else (the mapping files'
+``${VAR}`` interpolation reads it through :attr:`Settings.environ`). Build it with
+:meth:`Settings.from_env`; invalid values raise :class:`~bridge.errors.ConfigError`
+with one message per problem, naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from bridge.errors import ConfigError
+
+#: Four days is Stripe's retry horizon (3 days) plus a margin; we keep a week.
+DEFAULT_DEDUP_TTL = 7 * 24 * 3600
+
+
+def _env(name: str) -> Any:
+    """Bind a field to exactly one environment variable name."""
+    return AliasChoices(name)
+
+
+class Settings(BaseModel):
+    """Configuration for every bridge process. See README.md, "Configuration"."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+
+    redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("REDIS_URL"))
+    segment_write_key: SecretStr | None = Field(None, validation_alias=_env("SEGMENT_WRITE_KEY"))
+    segment_endpoint: str = Field(
+        "https://api.segment.io", validation_alias=_env("SEGMENT_ENDPOINT")
+    )
+    mappings_dir: Path = Field(Path("mappings"), validation_alias=_env("BRIDGE_MAPPINGS_DIR"))
+    flush_at: int = Field(250, ge=1, le=5000, validation_alias=_env("BRIDGE_FLUSH_AT"))
+    flush_interval: float = Field(
+        1.0, gt=0, le=3600, validation_alias=_env("BRIDGE_FLUSH_INTERVAL")
+    )
+    dedup_ttl: int = Field(
+        DEFAULT_DEDUP_TTL, ge=4 * 24 * 3600, validation_alias=_env("BRIDGE_DEDUP_TTL")
+    )
+    port: int = Field(8000, ge=1, le=65535, validation_alias=_env("PORT"))
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, validation_alias=_env("BRIDGE_MAX_BODY_BYTES")
+    )
+    redis_timeout: float = Field(2.0, gt=0, le=60, validation_alias=_env("BRIDGE_REDIS_TIMEOUT"))
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", validation_alias=_env("BRIDGE_LOG_FORMAT")
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", validation_alias=_env("BRIDGE_LOG_LEVEL")
+    )
+
+    # The environment the settings were read from; mapping files interpolate
+    # ``${VAR}`` against it so that nothing else needs to touch os.environ.
+    environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @field_validator("segment_endpoint")
+    @classmethod
+    def _endpoint_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from ``environ`` (default: the process environment).
+
+        ``overrides`` take field names (``redis_url=...``) and win over the
+        environment; tests and ``bridge dev`` use them.
+        """
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for field in cls.model_fields.values():
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices):
+                var = str(alias.choices[0])
+                if var in env and env[var] != "":
+                    values[var] = env[var]
+        for name, value in overrides.items():
+            field = cls.model_fields[name]
+            alias = field.validation_alias
+            key = str(alias.choices[0]) if isinstance(alias, AliasChoices) else name
+            values[key] = value
+        try:
+            return cls.model_validate({**values, "environ": env})
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                loc = err["loc"][0] if err["loc"] else "?"
+                problems.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+            raise ConfigError("invalid configuration", problems) from None
+
+    @property
+    def collector_batch_url(self) -> str:
+        """Where batches are POSTed: ``{SEGMENT_ENDPOINT}/v1/batch``."""
+        return f"{self.segment_endpoint}/v1/batch"
