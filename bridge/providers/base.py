@@ -56,6 +56,20 @@ class Provider(Protocol):
         """Check ``body`` against ``secrets`` (any one may match) or raise."""
         ...
 
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        now: float,
+        event_id: str | None = None,
+        event_type: str | None = None,
+    ) -> dict[str, str]:
+        """Headers the provider would send with ``body`` (for ``bridge send`` and tests).
+
+        ``event_id`` / ``event_type`` are for schemes that carry them in headers."""
+        ...
+
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Parse a verified body; a provider only ever sends a JSON object."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 from urllib.parse import parse_qs
@@ -67,3 +68,21 @@ class GitHubProvider:
         action = event.get("action")
         event_type = f"{name}.{action}" if isinstance(action, str) and action else name
         return VerifiedEvent(id=delivery, type=event_type, time=now, body=event, raw=raw)
+
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        now: float,
+        event_id: str | None = None,
+        event_type: str | None = None,
+    ) -> dict[str, str]:
+        if not event_type:
+            raise SignatureError("GitHub needs the event name (X-GitHub-Event)")
+        return {
+            HEADER: "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+            "X-GitHub-Event": event_type,
+            "X-GitHub-Delivery": event_id or str(uuid.uuid4()),
+            "Content-Type": "application/json",
+        }

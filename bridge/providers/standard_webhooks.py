@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -113,3 +114,25 @@ class StandardWebhooksProvider:
         return VerifiedEvent(
             id=msg_id, type=event_type, time=float(timestamp), body=event, raw=body
         )
+
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        now: float,
+        event_id: str | None = None,
+        event_type: str | None = None,
+    ) -> dict[str, str]:
+        signer = _webhook(secret)
+        if signer is None:
+            raise SignatureError("secret is not whsec_<base64>", reason="bad_secret")
+        msg_id = event_id or f"msg_{uuid.uuid4().hex}"
+        stamp = int(now)
+        signature = signer.sign(msg_id, datetime.fromtimestamp(stamp, tz=UTC), body.decode())
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": signature,
+            "Content-Type": "application/json",
+        }
