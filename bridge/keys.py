@@ -39,3 +39,43 @@ def dedup(source: str, event_id: str) -> str:
 def identity(source: str, provider_customer: str) -> str:
     """Key mapping a provider customer id to the user id learned for it."""
     return f"{PREFIX}:identity:{source}:{provider_customer}"
+
+
+# --- delivery (bridge.delivery) -------------------------------------------------------
+
+#: Prefix of the per-claim lists holding events a drain job took from the inbox.
+INBOX_CLAIM_PREFIX = f"{PREFIX}:inbox:claim:"
+
+#: Sorted set: claim id -> lease deadline (Unix s). Expired claims go back to the inbox.
+INBOX_CLAIMS = f"{PREFIX}:inbox:claims"
+
+#: List of calls waiting to be batched; each item is ``"<received_at> <call JSON>"``.
+OUTBOX = f"{PREFIX}:outbox"
+
+#: Unix time since which the outbox has held calls (the flush-interval clock).
+OUTBOX_SINCE = f"{PREFIX}:outbox:since"
+
+#: Hash: batch id -> the batch's calls as one JSON array (the bytes that are sent).
+BATCHES = f"{PREFIX}:batches"
+
+#: Hash: batch id -> JSON metadata (attempts, calls, created, received_at stats).
+BATCH_META = f"{PREFIX}:batches:meta"
+
+#: Sorted set: batch id -> when it may be taken: its lease deadline while in flight, its
+#: next attempt while waiting to retry. One set is both the visibility timeout and the
+#: retry schedule.
+BATCHES_DUE = f"{PREFIX}:batches:due"
+
+#: Hash: dead-letter id -> JSON entry (calls or event, reason, collector's answer, when).
+DLQ = f"{PREFIX}:dlq"
+
+#: Sorted set: dead-letter id -> when it was dead-lettered (for listing in order).
+DLQ_INDEX = f"{PREFIX}:dlq:index"
+
+#: Import path of the job that sends what is ready (used by follow-ups and tests).
+FLUSH_JOB = "bridge.delivery.jobs.flush_outbox"
+
+
+def inbox_claim(claim_id: str) -> str:
+    """List holding the events of one drain-job claim."""
+    return f"{INBOX_CLAIM_PREFIX}{claim_id}"

@@ -42,5 +42,5 @@ def configure(settings: Settings, *, stream: Any = None) -> None:
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger bound to ``logger=name``."""
-    return structlog.get_logger(logger=name)
+    """A lazy structlog logger with ``component=name`` (it follows later configure())."""
+    return structlog.get_logger(component=name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -151,3 +152,98 @@ def render(redis: Redis) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_RedisCollector(values, gauges))
     return generate_latest(registry)
+
+
+# --- delivery (bridge.delivery) -------------------------------------------------------
+
+CALLS_BUFFERED = Counter(
+    "bridge_calls_buffered_total", "Segment calls appended to the durable outbox."
+)
+CALLS_SENT = Counter("bridge_calls_sent_total", "Segment calls the collector accepted (2xx).")
+CALLS_RETRIED = Counter(
+    "bridge_calls_retried_total",
+    "Segment calls in batches that failed with a retryable error and wait to be resent.",
+)
+CALLS_DEAD_LETTERED = Counter(
+    "bridge_calls_dead_lettered_total",
+    "Segment calls moved to the dead-letter store, by reason.",
+    ("reason",),
+)
+EVENTS_MAPPED = Counter(
+    "bridge_events_mapped_total", "Inbox events turned into calls, by source.", ("source",)
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "bridge_events_dead_lettered_total",
+    "Inbox events moved to the dead-letter store (mapping error, unknown source), by reason.",
+    ("reason",),
+)
+BATCHES_SENT = Counter("bridge_batches_sent_total", "Batches the collector accepted.")
+BATCHES_FAILED = Counter(
+    "bridge_batches_failed_total",
+    "Batch attempts that failed, by outcome (retry or dead_letter) and reason.",
+    ("outcome", "reason"),
+)
+DLQ_REPLAYED = Counter(
+    "bridge_dlq_replayed_total", "Dead-letter entries put back for delivery, by kind.", ("kind",)
+)
+DELIVERY_LATENCY = Histogram(
+    "bridge_delivery_latency_seconds",
+    "Seconds from intake accepting an event (or the client buffering a call) to the "
+    "collector accepting the call.",
+    (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+)
+BATCH_SIZE = Histogram(
+    "bridge_batch_calls", "Calls per batch sent.", (1, 10, 50, 100, 250, 500, 1000, 2500)
+)
+
+COUNTERS.extend(
+    [
+        CALLS_BUFFERED,
+        CALLS_SENT,
+        CALLS_RETRIED,
+        CALLS_DEAD_LETTERED,
+        EVENTS_MAPPED,
+        EVENTS_DEAD_LETTERED,
+        BATCHES_SENT,
+        BATCHES_FAILED,
+        DLQ_REPLAYED,
+    ]
+)
+HISTOGRAMS.extend([DELIVERY_LATENCY, BATCH_SIZE])
+GAUGES.update(
+    {
+        "bridge_outbox_depth": (
+            "Calls waiting in the durable outbox to be batched.",
+            lambda r: float(r.llen(keys.OUTBOX)),
+        ),
+        "bridge_batches_pending": (
+            "Batches in flight or waiting for a retry.",
+            lambda r: float(r.zcard(keys.BATCHES_DUE)),
+        ),
+        "bridge_dlq_depth": (
+            "Entries in the dead-letter store.",
+            lambda r: float(r.zcard(keys.DLQ_INDEX)),
+        ),
+    }
+)
+
+
+def observe_many(pipe: Any, histogram: Histogram, values: Iterable[float]) -> None:
+    """Queue on ``pipe`` the increments that observing every value adds (one field
+    each, however many values): for a whole batch's latencies in one round trip."""
+    total = 0.0
+    count = 0
+    buckets = dict.fromkeys(histogram.buckets, 0)
+    for value in values:
+        total += value
+        count += 1
+        for b in histogram.buckets:
+            if value <= b:
+                buckets[b] += 1
+    if not count:
+        return
+    pipe.hincrbyfloat(keys.METRICS, f"{histogram.name}|sum", total)
+    pipe.hincrbyfloat(keys.METRICS, f"{histogram.name}|count", count)
+    for b, n in buckets.items():
+        if n:
+            pipe.hincrbyfloat(keys.METRICS, f"{histogram.name}|le={b}", n)

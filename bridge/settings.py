@@ -64,6 +64,28 @@ class Settings(BaseModel):
         "info", validation_alias=_env("BRIDGE_LOG_LEVEL")
     )
 
+    # --- delivery (bridge.delivery; see docs/delivery.md) ---------------------------
+    #: BRIDGE_HTTP_TIMEOUT: seconds one POST /v1/batch may take before it is retried.
+    http_timeout: float = Field(10.0, gt=0, le=300, validation_alias=_env("BRIDGE_HTTP_TIMEOUT"))
+    #: BRIDGE_GZIP: send batch bodies with Content-Encoding: gzip.
+    gzip: bool = Field(True, validation_alias=_env("BRIDGE_GZIP"))
+    #: BRIDGE_RETRY_BASE / BRIDGE_RETRY_MAX: exponential backoff (with jitter) between
+    #: attempts of a failing batch: base * 2**(attempt-1), capped at max, in seconds.
+    retry_base: float = Field(1.0, gt=0, le=3600, validation_alias=_env("BRIDGE_RETRY_BASE"))
+    retry_max: float = Field(300.0, gt=0, le=86400, validation_alias=_env("BRIDGE_RETRY_MAX"))
+    #: BRIDGE_LEASE: visibility timeout (s) of claimed events and batches in flight; after
+    #: it another worker takes them over (a SIGKILLed worker's work is recovered).
+    lease: float = Field(30.0, gt=0, le=3600, validation_alias=_env("BRIDGE_LEASE"))
+    #: BRIDGE_DRAIN_CHUNK: events a drain job claims from the inbox per round trip.
+    drain_chunk: int = Field(200, ge=1, le=5000, validation_alias=_env("BRIDGE_DRAIN_CHUNK"))
+    #: BRIDGE_DRAIN_BUDGET: seconds one drain job works before handing over to a follow-up
+    #: job (keeps jobs short, so SIGTERM is honoured within Docker's 10 s).
+    drain_budget: float = Field(5.0, gt=0, le=250, validation_alias=_env("BRIDGE_DRAIN_BUDGET"))
+    #: BRIDGE_WORKER_TICK: how often (s) an idle worker sweeps: flushes a partial buffer
+    #: past BRIDGE_FLUSH_INTERVAL, resends due batches, recovers expired leases, re-kicks
+    #: an inbox whose drain job was never enqueued.
+    worker_tick: float = Field(0.5, gt=0, le=60, validation_alias=_env("BRIDGE_WORKER_TICK"))
+
     # The environment the settings were read from; mapping files interpolate
     # ``${VAR}`` against it so that nothing else needs to touch os.environ.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -17,14 +19,15 @@ from bridge.settings import Settings
 log = logging_setup.get_logger("bridge.intake")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = None) -> Flask:
     """Build the web app. With no settings, read them from the environment now.
 
     Raises :class:`~bridge.errors.ConfigError` (one message per problem) when the
     settings or the mapping files are invalid, so a bad deploy fails at boot.
+    ``log_stream`` replaces stderr as the log destination (tests read it).
     """
     settings = settings or Settings.from_env()
-    logging_setup.configure(settings)
+    logging_setup.configure(settings, stream=log_stream)
     mappings = load_mappings(settings.mappings_dir, settings.environ)
     redis = redis_from_settings(settings)
 
@@ -44,7 +47,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         code = exc.code or 500
-        return jsonify(error=exc.description, reason=(exc.name or "error").lower()), code
+        reason = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify(error=exc.description, reason=reason), code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:

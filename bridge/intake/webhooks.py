@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge import metrics
 from bridge.errors import PayloadTooLarge, StoreUnavailable, UnknownSource, WebhookError
@@ -32,10 +33,22 @@ def _read_body(limit: int) -> bytes:
         raise PayloadTooLarge(f"body is {length} bytes; the limit is {limit}")
     # No or honest Content-Length: read at most limit + 1 bytes to detect overflow
     # (chunked bodies have no length) without holding a large body in memory.
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
+    stream = request.stream
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        try:
+            part = stream.read(limit + 1 - size)
+        except RequestEntityTooLarge:  # werkzeug's own guard (MAX_CONTENT_LENGTH) fired
+            size = limit + 1
+            break
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
         raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
-    return body
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 @bp.post("/webhooks/<source>")
