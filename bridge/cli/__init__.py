@@ -18,6 +18,7 @@ COMMANDS = {
     "preview": "bridge.cli.mappings:preview",
     "send": "bridge.cli.send:send",
     "dlq": "bridge.cli.dlq:dlq",
+    "healthcheck": "bridge.cli.healthcheck:healthcheck",
 }
 
 
