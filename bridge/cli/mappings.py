@@ -1,0 +1,205 @@
+"""``bridge mappings check|test|schema`` and ``bridge preview``: mappings as code.
+
+Settings are built inside each command (never at import). Every failure is a short
+message and an exit code: 0 ok, 1 findings or failing cases, 2 usage or environment
+problems (unknown source, unreadable payload, unreachable Redis).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import orjson
+
+from bridge.errors import ConfigError, MappingError
+from bridge.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(2) from None
+
+
+def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
+    settings = _settings()
+    return (list(paths) if paths else [settings.mappings_dir]), settings
+
+
+@click.group()
+def mappings() -> None:
+    """Lint, test and export the schema of mapping files."""
+
+
+@mappings.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def check(paths: tuple[Path, ...]) -> None:
+    """Lint mapping files (default: BRIDGE_MAPPINGS_DIR); exit 1 on any finding."""
+    from bridge.mappings.lint import check as lint
+
+    targets, settings = _paths(paths)
+    result = lint(targets, settings.environ)
+    for problem in result.problems:
+        click.echo(str(problem))
+    if result.problems:
+        click.echo(f"{len(result.problems)} problem(s) found", err=True)
+        raise SystemExit(1)
+    if not result.mappings and not result.test_files:
+        click.echo(f"no mapping files in {', '.join(map(str, targets))}", err=True)
+        raise SystemExit(1)
+    click.echo(
+        f"OK: {len(result.mappings)} mapping(s), {result.rules} rule(s), "
+        f"{len(result.test_files)} test file(s) checked"
+    )
+
+
+@mappings.command(name="test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-v", "--verbose", is_flag=True, help="List every case, not only failures.")
+def test_command(paths: tuple[Path, ...], verbose: bool) -> None:
+    """Run mapping test cases (<source>.tests.yaml); exit 1 on any failure."""
+    from bridge.mappings.casetests import run
+
+    targets, settings = _paths(paths)
+    report = run(targets, settings.environ)
+    for problem in report.problems:
+        click.echo(str(problem))
+    for result in report.results:
+        if result.ok and verbose:
+            click.echo(f"PASS {result.file}:{result.line}: {result.name}")
+        elif not result.ok:
+            click.echo(f"FAIL {result.file}:{result.line}: {result.name}")
+            for line in result.failures:
+                click.echo(f"    {line}")
+    for rule in report.untested:
+        click.echo(f"note: no case exercises {rule}")
+    passed = sum(r.ok for r in report.results)
+    failed = len(report.results) - passed
+    parts = [f"{passed} passed"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if report.problems:
+        parts.append(f"{len(report.problems)} error(s)")
+    summary = ", ".join(parts) + f" in {report.seconds:.2f}s"
+    if not report.results and not report.problems:
+        click.echo("no test cases found", err=True)
+        raise SystemExit(1)
+    click.echo(("=" * 8) + f" {summary} " + ("=" * 8))
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@mappings.command()
+def schema() -> None:
+    """Print the JSON Schema of mapping files (for editors)."""
+    from bridge.mappings.spec import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@click.command()
+@click.argument("source")
+@click.argument("payload", type=click.Path(path_type=Path))
+@click.option("--type", "event_type", help="Event type, when the body does not say (GitHub).")
+@click.option("--json", "as_json", is_flag=True, help="Print the calls as a JSON array.")
+def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -> None:
+    """Print the Segment calls that PAYLOAD.json maps to for SOURCE (nothing is sent)."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    from bridge.envelope import Envelope
+    from bridge.mappings.casetests import _Placeholder
+    from bridge.mappings.engine import load_file
+    from bridge.mappings.identity import IdentityStore, ReadOnlyIdentityStore
+
+    settings = _settings()
+    path = settings.mappings_dir / f"{source}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in settings.mappings_dir.glob("*.yaml"))
+        known = [k for k in known if not k.endswith(".tests")]
+        _fail(
+            f"no mapping for source {source!r} in {settings.mappings_dir} "
+            f"(known: {', '.join(known) or 'none'})"
+        )
+    mapping, problems = load_file(path, _Placeholder(settings.environ))
+    if mapping is None:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        _fail(f"{path} has problems; run `bridge mappings check {path}`")
+    try:
+        body: Any = orjson.loads(payload.read_bytes())
+    except OSError as exc:
+        _fail(f"cannot read {payload}: {exc.strerror or exc}")
+    except orjson.JSONDecodeError as exc:
+        _fail(f"{payload} is not JSON: {exc}")
+    if not isinstance(body, dict):
+        _fail(f"{payload} is not a JSON object")
+    kind = event_type or body.get("type")
+    if not isinstance(kind, str) or not kind:
+        _fail("the payload has no `type`: give the event type with --type")
+    created = body.get("created")
+    envelope = Envelope(
+        source=source,
+        id=str(body.get("id") or "preview"),
+        type=kind,
+        time=float(created) if isinstance(created, int | float) else time.time(),
+        received_at=time.time(),
+        body=body,
+    )
+    if not mapping.handles(kind):
+        click.echo(f"ignored: no rule of {path} takes event type {kind!r}")
+        return
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.redis_timeout,
+        socket_timeout=settings.redis_timeout,
+    )
+    store = ReadOnlyIdentityStore(IdentityStore(redis))
+    try:
+        calls = mapping.evaluate(envelope, store)
+    except MappingError as exc:
+        _fail(f"mapping error: {exc}", code=1)
+    except RedisError as exc:
+        _fail(
+            "this event needs an identity lookup (a customer id without a userId), "
+            f"but Redis at {_redact(settings.redis_url)} (REDIS_URL) is unreachable: {exc}"
+        )
+    finally:
+        redis.close()
+    if as_json:
+        click.echo(orjson.dumps(calls, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not calls:
+        click.echo(f"{kind}: handled, no calls (no rule's condition holds)")
+        return
+    for call in calls:
+        click.echo(_describe(call))
+        click.echo(orjson.dumps(call, option=orjson.OPT_INDENT_2).decode())
+
+
+def _describe(call: dict[str, Any]) -> str:
+    who = f"userId={call['userId']}" if "userId" in call else f"anonymousId={call['anonymousId']}"
+    what = call.get("event") or call.get("name") or call.get("groupId") or ""
+    title = f"{call['type']} {what}".strip()
+    return click.style(f"# {title}  ({who}, {call['timestamp']})", bold=True)
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(code)

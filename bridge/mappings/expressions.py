@@ -1,0 +1,280 @@
+"""Field values: JMESPath expressions over the provider's event body, plus functions.
+
+An expression is compiled once when a mapping loads (:func:`compile_value`) and then
+searched against each event. The standard JMESPath functions are all available; bridge
+registers these (see ``docs/mappings.md`` for examples):
+
+=====================================  ==============================================
+``money(amount, currency)``            minor units -> decimal by ISO-4217 exponent
+``upper(s)`` / ``lower(s)`` / ``trim(s)``   text case and whitespace (null stays null)
+``iso8601(epoch[, 'ms'])``             Unix seconds (or ms) -> ``2024-05-01T12:00:00.000Z``
+``first_non_empty(a, b, ...)``         first argument that is not null, "", [] or {}
+``coalesce(a, b, ...)``                same as first_non_empty
+``concat(a, b, ...)``                  join as text, skipping nulls
+``sha256(s)``                          hex SHA-256 of the text (hash PII)
+``add/subtract/multiply(a, b)``        arithmetic; null if either side is null
+``total(array)``                       sum; null if the array is null, empty or has a null
+``identity(customer)``                 userId learned for a provider customer, or null
+=====================================  ==============================================
+
+Literals: YAML numbers, booleans and null are literal values. A literal *string* is
+written as a JMESPath raw string in single quotes (``plan: "'pro'"``) or as a JSON
+literal in backticks (`` `"pro"` ``); everything else is an expression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+
+import jmespath
+import jmespath.exceptions
+import jmespath.functions
+from redis.exceptions import RedisError
+
+from bridge.errors import MappingError
+from bridge.mappings import money
+
+#: The identity lookup the ``identity()`` function uses while an event is evaluated
+#: (set by the engine around each evaluation; unset in lint).
+current_lookup: ContextVar[Callable[[str], str | None] | None] = ContextVar(
+    "bridge_identity_lookup", default=None
+)
+
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso8601(epoch: float) -> str:
+    """Unix seconds -> ISO-8601 UTC with milliseconds and ``Z``."""
+    try:
+        moment = datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MappingError(f"iso8601(): {epoch!r} is not a usable Unix time") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso8601_ms(millis: float) -> str:
+    """Unix milliseconds -> ISO-8601 UTC, exactly (no float rounding)."""
+    try:
+        moment = _EPOCH + timedelta(milliseconds=int(millis))
+    except (OverflowError, ValueError):
+        raise MappingError(f"iso8601(): {millis!r} is not a usable Unix time") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _number(name: str, value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MappingError(f"{name}(): {value!r} is not a number")
+    return value
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def signature(*arguments: dict[str, Any]) -> Callable[[_F], _F]:
+    """jmespath's ``signature`` decorator, typed."""
+    return cast(Callable[[_F], _F], jmespath.functions.signature(*arguments))
+
+
+class Functions(jmespath.functions.Functions):  # type: ignore[misc]
+    """bridge's JMESPath functions (names are the method names minus ``_func_``)."""
+
+    @signature({"types": ["number", "string", "null"]}, {"types": ["string", "null"]})
+    def _func_money(self, amount: Any, currency: Any) -> int | float | None:
+        if amount is None:
+            return None
+        if currency is None:
+            raise MappingError("money(): currency is null")
+        return money.to_decimal(amount, currency)
+
+    @signature({"types": ["string", "null"]})
+    def _func_upper(self, text: str | None) -> str | None:
+        return None if text is None else text.upper()
+
+    @signature({"types": ["string", "null"]})
+    def _func_lower(self, text: str | None) -> str | None:
+        return None if text is None else text.lower()
+
+    @signature({"types": ["string", "null"]})
+    def _func_trim(self, text: str | None) -> str | None:
+        return None if text is None else text.strip()
+
+    @signature({"types": [], "variadic": True})
+    def _func_iso8601(self, epoch: Any, *unit: Any) -> str | None:
+        if unit not in ((), ("s",), ("ms",)):
+            raise MappingError("iso8601(): the unit is 's' (default) or 'ms'")
+        if epoch is None:
+            return None
+        if isinstance(epoch, bool) or not isinstance(epoch, int | float):
+            raise MappingError(f"iso8601(): {epoch!r} is not a number")
+        if unit == ("ms",):
+            return iso8601_ms(epoch)
+        return iso8601(epoch)
+
+    @signature({"types": [], "variadic": True})
+    def _func_first_non_empty(self, *values: Any) -> Any:
+        for value in values:
+            if value not in _EMPTY:
+                return value
+        return None
+
+    _func_coalesce = _func_first_non_empty
+
+    @signature({"types": [], "variadic": True})
+    def _func_concat(self, *values: Any) -> str:
+        parts = []
+        for value in values:
+            if value is None:
+                continue
+            if isinstance(value, dict | list):
+                raise MappingError(f"concat(): cannot join {type(value).__name__} values")
+            parts.append(_text(value))
+        return "".join(parts)
+
+    @signature({"types": ["string", "number", "null"]})
+    def _func_sha256(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return hashlib.sha256(_text(value).encode()).hexdigest()
+
+    @signature({"types": []}, {"types": []})
+    def _func_add(self, a: Any, b: Any) -> int | float | None:
+        if a is None or b is None:
+            return None
+        return _number("add", a) + _number("add", b)
+
+    @signature({"types": []}, {"types": []})
+    def _func_subtract(self, a: Any, b: Any) -> int | float | None:
+        if a is None or b is None:
+            return None
+        return _number("subtract", a) - _number("subtract", b)
+
+    @signature({"types": []}, {"types": []})
+    def _func_multiply(self, a: Any, b: Any) -> int | float | None:
+        if a is None or b is None:
+            return None
+        return _number("multiply", a) * _number("multiply", b)
+
+    @signature({"types": ["array", "null"]})
+    def _func_total(self, values: list[Any] | None) -> int | float | None:
+        if not values or any(v is None for v in values):
+            return None
+        result: int | float = 0
+        for value in values:
+            result += _number("total", value)
+        return result
+
+    @signature({"types": ["string", "number", "null"]})
+    def _func_identity(self, customer: Any) -> str | None:
+        if customer is None or customer == "":
+            return None
+        lookup = current_lookup.get()
+        if lookup is None:
+            raise MappingError("identity(): no identity store available here")
+        return lookup(_text(customer))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+#: Names of every function an expression may call (standard + bridge's).
+OPTIONS = jmespath.Options(custom_functions=Functions())
+
+#: Names of every function an expression may call (standard + bridge's).
+FUNCTION_NAMES: frozenset[str] = frozenset(Functions.FUNCTION_TABLE)
+
+
+class ExpressionError(ValueError):
+    """An expression that does not compile; ``column`` is 0-based within the text."""
+
+    def __init__(self, message: str, column: int = 0) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled field value: a JMESPath expression or a literal."""
+
+    source: str
+    parsed: Any = None
+    literal: Any = None
+
+    def search(self, data: Any) -> Any:
+        """Evaluate against ``data``; bad data raises MappingError (Redis errors pass)."""
+        if self.parsed is None:
+            return self.literal
+        try:
+            return self.parsed.search(data, options=OPTIONS)
+        except MappingError:
+            raise
+        except RedisError:
+            raise
+        except jmespath.exceptions.JMESPathError as exc:
+            raise MappingError(_describe(exc)) from None
+        except Exception as exc:  # a hostile payload must not crash a worker
+            raise MappingError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def compile_value(value: Any) -> Expression:
+    """Compile a YAML scalar: a string is an expression, anything else a literal."""
+    if not isinstance(value, str):
+        return Expression(source=repr(value), literal=value)
+    try:
+        parsed = jmespath.compile(value)
+    except jmespath.exceptions.ParseError as exc:
+        column = int(getattr(exc, "lex_position", 0) or 0)
+        message = str(getattr(exc, "msg", "") or "invalid expression")
+        token = getattr(exc, "token_value", None)
+        if token is not None:
+            message = f"{message} near {token!r}"
+        raise ExpressionError(f"{message} in {value!r}", column) from None
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ExpressionError(f"{_describe(exc)} in {value!r}") from None
+    for name, count in sorted(_called_functions(parsed.parsed)):
+        if name not in FUNCTION_NAMES:
+            raise ExpressionError(f"unknown function {name}() in {value!r}")
+        signature = Functions.FUNCTION_TABLE[name]["signature"]
+        variadic = bool(signature) and signature[-1].get("variadic", False)
+        if (count < len(signature)) if variadic else (count != len(signature)):
+            wanted = f"at least {len(signature)}" if variadic else str(len(signature))
+            raise ExpressionError(f"{name}() takes {wanted} argument(s), not {count}, in {value!r}")
+    if _is_constant(parsed.parsed):
+        return Expression(source=value, literal=parsed.search(None, options=OPTIONS))
+    return Expression(source=value, parsed=parsed)
+
+
+def _known_functions() -> set[str]:
+    return set(OPTIONS.custom_functions.functions)
+
+
+def _called_functions(node: Any) -> set[tuple[str, int]]:
+    found: set[tuple[str, int]] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            children = item.get("children", [])
+            if item.get("type") == "function_expression":
+                found.add((str(item.get("value")), len(children)))
+            stack.extend(children)
+    return found
+
+
+def _is_constant(node: Any) -> bool:
+    return isinstance(node, dict) and node.get("type") == "literal"

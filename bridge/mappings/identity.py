@@ -1,0 +1,71 @@
+"""The identity store: provider customer -> userId, learned from events that carry both.
+
+A Stripe checkout session with ``client_reference_id``, or a customer whose
+``metadata.user_id`` is set, names both our user and the provider's customer; the
+engine :meth:`~IdentityStore.learn`\\ s that pair, and a later event that names only
+the customer (an invoice, a refund) :meth:`~IdentityStore.resolve`\\ s it. Keys are
+``bridge.keys.identity(source, customer)``; values never expire (a customer keeps its
+user). Redis errors propagate: the worker retries the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis import Redis
+
+from bridge import keys
+
+
+class IdentityStore:
+    """Customer -> userId pairs kept in Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def resolve(self, source: str, customers: Sequence[str]) -> str | None:
+        """The userId learned for the first of ``customers`` that has one."""
+        if not customers:
+            return None
+        values = self.redis.mget([keys.identity(source, c) for c in customers])
+        for value in values:
+            if value:
+                return value.decode() if isinstance(value, bytes) else str(value)
+        return None
+
+    def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
+        """Remember that each of ``customers`` is ``user_id`` (latest event wins)."""
+        if not customers:
+            return
+        self.redis.mset({keys.identity(source, c): user_id for c in customers})
+
+
+class MemoryIdentityStore(IdentityStore):
+    """An identity store held in a dict: for ``bridge mappings test`` and lint, which run
+    without Redis. Not for production (nothing is shared between processes)."""
+
+    def __init__(self, pairs: dict[str, str] | None = None) -> None:
+        self.pairs: dict[str, str] = dict(pairs or {})
+
+    def resolve(self, source: str, customers: Sequence[str]) -> str | None:
+        for customer in customers:
+            if customer in self.pairs:
+                return self.pairs[customer]
+        return None
+
+    def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
+        for customer in customers:
+            self.pairs[customer] = user_id
+
+
+class ReadOnlyIdentityStore(IdentityStore):
+    """Reads a real store but never writes (``bridge preview`` must not teach Redis)."""
+
+    def __init__(self, inner: IdentityStore) -> None:
+        self.inner = inner
+
+    def resolve(self, source: str, customers: Sequence[str]) -> str | None:
+        return self.inner.resolve(source, customers)
+
+    def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
+        return None

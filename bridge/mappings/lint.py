@@ -1,0 +1,73 @@
+"""Lint: every problem in mapping files (and their test files), with file:line:col.
+
+``bridge mappings check`` prints :func:`check` 's problems and exits 1 on any. Mapping
+files get the full load (schema, expressions, patterns, provider, secrets, identity);
+test files get their own schema (kind ``test``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bridge.mappings.casetests import CaseFile
+from bridge.mappings.engine import load_file
+from bridge.mappings.loader import TESTS_SUFFIX, read_yaml, schema_problems
+from bridge.mappings.problems import Problem
+
+
+@dataclass
+class LintResult:
+    """What :func:`check` found."""
+
+    mappings: list[Path] = field(default_factory=list)
+    test_files: list[Path] = field(default_factory=list)
+    rules: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(path.glob("*.yaml")))
+        else:
+            found.append(path)
+    return found
+
+
+def check(paths: list[Path], environ: MappingABC[str, str]) -> LintResult:
+    """Lint the files named by ``paths`` (folders: every ``*.yaml`` inside)."""
+    result = LintResult()
+    for path in _files(paths):
+        if not path.exists():
+            result.problems.append(Problem(str(path), 1, 1, "yaml", "no such file"))
+        elif path.name.endswith(TESTS_SUFFIX):
+            result.test_files.append(path)
+            result.problems.extend(check_tests(path))
+        else:
+            result.mappings.append(path)
+            mapping, problems = load_file(path, environ)
+            result.problems.extend(problems)
+            if mapping is not None:
+                result.rules += len(mapping.rules)
+    return result
+
+
+def check_tests(path: Path) -> list[Problem]:
+    """Schema problems of a test file."""
+    file = str(path)
+    data, positions, problems = read_yaml(path.read_text(encoding="utf-8"), file, {})
+    if data is None:
+        return problems or [Problem(file, 1, 1, "test", "the file is empty")]
+    try:
+        CaseFile.model_validate(data)
+    except ValidationError as exc:
+        problems = problems + [
+            Problem(p.file, p.line, p.col, "test", p.message)
+            for p in schema_problems(exc, data, positions, file)
+        ]
+    return problems

@@ -1,0 +1,252 @@
+"""The one schema of mapping files: it drives loading, lint, the docs and JSON Schema.
+
+The pydantic models below define every key a mapping file may hold (unknown keys are
+errors); :data:`CALL_TYPES` says which fields each Segment call type takes and needs.
+:func:`json_schema` exports both for editors (``bridge mappings schema``) and
+:func:`reference_markdown` renders the key reference that ``docs/mappings.md`` embeds
+(a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Call types a rule may emit, with the fields each takes and requires. ``expr`` fields
+#: hold JMESPath expressions, ``text`` fields hold literal text.
+CALL_TYPES: dict[str, dict[str, Any]] = {
+    "track": {
+        "required": ["event"],
+        "fields": ["event", "properties"],
+        "doc": "an action the user took (`event` + `properties`)",
+    },
+    "identify": {
+        "required": [],
+        "fields": ["traits"],
+        "doc": "who the user is (`traits`)",
+    },
+    "group": {
+        "required": ["groupId"],
+        "fields": ["groupId", "traits"],
+        "doc": "the account/organisation the user belongs to (`groupId` + `traits`)",
+    },
+    "page": {
+        "required": [],
+        "fields": ["name", "properties"],
+        "doc": "a web page view (`name` + `properties`)",
+    },
+    "screen": {
+        "required": [],
+        "fields": ["name", "properties"],
+        "doc": "a mobile screen view (`name` + `properties`)",
+    },
+    "alias": {
+        "required": ["previousId"],
+        "fields": ["previousId"],
+        "doc": "links a previous id to the userId (`previousId`); needs a userId source",
+    },
+}
+
+#: Keys of an emitted call that are not type-specific.
+COMMON_CALL_KEYS = ("type", "when", "context", "integrations")
+
+Expr = str
+ExprOrLiteral = Any
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TestMode(_Strict):
+    """How to treat the provider's test-mode events."""
+
+    when: Expr = Field(
+        description="Expression that is true for a test-mode event, e.g. ``livemode == `false` ``."
+    )
+    action: Literal["tag", "skip", "keep"] = Field(
+        "tag",
+        description="`tag`: map it and add `context.testMode: true`; `skip`: map "
+        "nothing; `keep`: map it like a live event.",
+    )
+
+
+class Account(_Strict):
+    """How to treat events from connected accounts (Stripe Connect ``account``)."""
+
+    from_: Expr = Field(
+        alias="from",
+        description="Expression giving the connected account id (null for the platform).",
+    )
+    action: Literal["tag", "skip"] = Field(
+        "tag",
+        description="`tag`: map it, add `context.groupId` = the account id and keep "
+        "identities per account; `skip`: map nothing for connected accounts.",
+    )
+
+
+class Options(_Strict):
+    """Source-wide behaviour."""
+
+    tolerance: int = Field(
+        300,
+        ge=1,
+        le=86400,
+        description="Seconds a signed timestamp may differ from now (replay window).",
+    )
+    test_mode: TestMode | None = Field(None, description="Test-mode events; see below.")
+    account: Account | None = Field(None, description="Connected-account events; see below.")
+    identity_fallback: Literal["anonymous", "error"] = Field(
+        "anonymous",
+        description="When no userId is found: `anonymous` sends `anonymousId` = "
+        "`<source>:<first customer or anonymous_id value>`; `error` makes it a "
+        "mapping error (dead letter).",
+    )
+
+
+class Identity(_Strict):
+    """Where the user comes from. Each key takes one expression or a list, tried in order."""
+
+    user_id: Expr | list[Expr] | None = Field(
+        None, description="Expressions giving our userId; the first non-empty wins."
+    )
+    customer: Expr | list[Expr] | None = Field(
+        None,
+        description="Expressions giving the provider's customer ids: learned with the "
+        "userId when both are present, looked up in the identity store when not.",
+    )
+    anonymous_id: Expr | list[Expr] | None = Field(
+        None,
+        description="Extra fallbacks for `anonymousId` when no customer id is present.",
+    )
+
+
+class Call(_Strict):
+    """One Segment call a rule emits. Which fields apply depends on ``type``."""
+
+    type: Literal["track", "identify", "group", "page", "screen", "alias"] = Field(
+        description="Segment call type."
+    )
+    when: Expr | None = Field(None, description="Emit this call only if true.")
+    event: str | None = Field(
+        None, description="track: the event name, literal text (`Order Completed`)."
+    )
+    name: str | None = Field(None, description="page/screen: the page name, literal text.")
+    properties: dict[str, ExprOrLiteral] | None = Field(
+        None, description="track/page/screen: name -> expression (nested maps allowed)."
+    )
+    traits: dict[str, ExprOrLiteral] | None = Field(
+        None, description="identify/group: name -> expression (nested maps allowed)."
+    )
+    groupId: Expr | None = Field(None, description="group: expression giving the group id.")
+    previousId: Expr | None = Field(None, description="alias: expression giving the previous id.")
+    context: dict[str, ExprOrLiteral] | None = Field(
+        None, description="Extra `context` members (name -> expression)."
+    )
+    integrations: dict[str, ExprOrLiteral] | None = Field(
+        None, description="Segment `integrations` object (name -> expression)."
+    )
+
+
+class Rule(_Strict):
+    """Which events a rule takes and what it emits."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,47}$",
+        description="Unique within the file (lower-case, `-`, `_`, `.`); part of messageId.",
+    )
+    description: str | None = Field(None, description="Free text for readers.")
+    on: str | list[str] = Field(
+        description="Event type(s): exact (`invoice.paid`) or glob (`customer.subscription.*`)."
+    )
+    when: Expr | None = Field(None, description="Expression; the rule applies only if true.")
+    identity: Identity | None = Field(
+        None, description="Overrides the file's `identity` keys for this rule."
+    )
+    emit: list[Call] = Field(
+        description="Calls to emit, in order. `[]` for a rule that only teaches the identity store."
+    )
+
+
+class MappingFile(_Strict):
+    """A mapping file: ``mappings/<source>.yaml``."""
+
+    provider: str = Field(
+        description="Provider plugin that verifies the webhooks (`stripe`, "
+        "`standard-webhooks`, `github`)."
+    )
+    description: str | None = Field(None, description="Free text for readers.")
+    secrets: str | list[str] = Field(
+        description="Signing secret(s), usually `${VAR}`; a comma-separated value or a "
+        "list holds several during rotation."
+    )
+    options: Options = Field(default=Options.model_validate({}), description="See `options`.")
+    identity: Identity = Field(
+        default=Identity.model_validate({}), description="Default identity sources for every rule."
+    )
+    rules: list[Rule] = Field(min_length=1, description="The rules, in order.")
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a mapping file, with per-call-type requirements."""
+    schema = MappingFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "bridge mapping file"
+    call = schema["$defs"]["Call"]
+    every = [k for k in call["properties"] if k not in COMMON_CALL_KEYS]
+    rules = []
+    for name, spec in CALL_TYPES.items():
+        forbidden = [k for k in every if k not in spec["fields"]]
+        rules.append(
+            {
+                "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                "then": {
+                    "required": list(spec["required"]),
+                    "not": {"anyOf": [{"required": [k]} for k in forbidden]},
+                },
+            }
+        )
+    call["allOf"] = rules
+    return schema
+
+
+def _fields_table(model: type[BaseModel]) -> list[str]:
+    lines = ["| key | required | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        required = "yes" if field.is_required() else ""
+        default = ""
+        if not field.is_required() and field.default is not None and field.default_factory is None:
+            default = f"`{field.default}`"
+        lines.append(f"| `{key}` | {required} | {default} | {field.description or ''} |")
+    return lines
+
+
+def reference_markdown() -> str:
+    """The key reference of docs/mappings.md, rendered from the models above."""
+    out: list[str] = []
+    sections: list[tuple[str, type[BaseModel]]] = [
+        ("File", MappingFile),
+        ("`options`", Options),
+        ("`options.test_mode`", TestMode),
+        ("`options.account`", Account),
+        ("`identity` (file and rule)", Identity),
+        ("`rules[]`", Rule),
+        ("`rules[].emit[]`", Call),
+    ]
+    for title, model in sections:
+        out.append(f"#### {title}")
+        out.append("")
+        out.extend(_fields_table(model))
+        out.append("")
+    out.append("#### Call types")
+    out.append("")
+    out.append("| type | fields | required | what it records |")
+    out.append("| --- | --- | --- | --- |")
+    for name, spec in CALL_TYPES.items():
+        fields = ", ".join(f"`{f}`" for f in spec["fields"])
+        required = ", ".join(f"`{f}`" for f in spec["required"]) or "—"
+        out.append(f"| `{name}` | {fields} | {required} | {spec['doc']} |")
+    out.append("")
+    return "\n".join(out)

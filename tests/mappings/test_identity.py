@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from bridge import keys
+from bridge.envelope import Envelope
+from bridge.mappings import IdentityStore, load_text
+
+MAPPING = """\
+provider: stripe
+secrets: s
+identity:
+  user_id: data.object.client_reference_id
+  customer: data.object.customer
+rules:
+  - name: session
+    on: checkout.session.completed
+    emit: []
+  - name: paid
+    on: invoice.paid
+    emit:
+      - {type: track, event: Order Completed}
+"""
+
+
+def envelope(event_type: str, obj: dict[str, object], event_id: str) -> Envelope:
+    body = {"id": event_id, "type": event_type, "data": {"object": obj}}
+    return Envelope("shop", event_id, event_type, 1700000000.0, 0.0, body)
+
+
+def test_learn_and_resolve_use_the_reserved_keys(redis: Redis) -> None:
+    store = IdentityStore(redis)
+    assert store.resolve("shop", ["cus_1"]) is None
+    store.learn("shop", ["cus_1", "pi_1"], "user_1")
+    assert redis.get(keys.identity("shop", "cus_1")) == b"user_1"
+    assert store.resolve("shop", ["cus_x", "pi_1"]) == "user_1"
+    assert store.resolve("other", ["cus_1"]) is None
+
+
+def test_a_session_teaches_the_invoice_its_user(redis: Redis) -> None:
+    mapping, problems = load_text(MAPPING, "shop", {})
+    assert mapping is not None, problems
+    store = IdentityStore(redis)
+    invoice = envelope("invoice.paid", {"customer": "cus_9"}, "evt_1")
+    assert mapping.evaluate(invoice, store)[0]["anonymousId"] == "shop:cus_9"
+    session = envelope(
+        "checkout.session.completed", {"customer": "cus_9", "client_reference_id": "u9"}, "evt_2"
+    )
+    assert mapping.evaluate(session, store) == []
+    calls = mapping.evaluate(envelope("invoice.paid", {"customer": "cus_9"}, "evt_3"), store)
+    assert calls[0]["userId"] == "u9"
+    assert "anonymousId" not in calls[0]
+
+
+def test_redis_errors_propagate() -> None:
+    store = IdentityStore(Redis(port=1, socket_connect_timeout=0.2))
+    with pytest.raises(RedisConnectionError):
+        store.resolve("shop", ["cus_1"])
