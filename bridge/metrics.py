@@ -177,6 +177,9 @@ EVENTS_DEAD_LETTERED = Counter(
     "Inbox events moved to the dead-letter store (mapping error, unknown source), by reason.",
     ("reason",),
 )
+BATCH_ATTEMPTS = Counter(
+    "bridge_batch_attempts_total", "POST /v1/batch attempts (the flushing observer)."
+)
 BATCHES_SENT = Counter("bridge_batches_sent_total", "Batches the collector accepted.")
 BATCHES_FAILED = Counter(
     "bridge_batches_failed_total",
@@ -204,6 +207,7 @@ COUNTERS.extend(
         CALLS_DEAD_LETTERED,
         EVENTS_MAPPED,
         EVENTS_DEAD_LETTERED,
+        BATCH_ATTEMPTS,
         BATCHES_SENT,
         BATCHES_FAILED,
         DLQ_REPLAYED,

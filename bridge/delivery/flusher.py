@@ -1,0 +1,167 @@
+"""Take ready batches from the outbox, send them, and record what happened.
+
+One attempt is: ``flushing`` -> POST -> one of
+  * ``flushed``: ack the batch and count it, in one transaction;
+  * ``err`` + retry: the batch stays leased-until-later in ``BATCHES_DUE`` (backoff
+    with jitter, or ``Retry-After``). The worker moves on at once: it never sleeps.
+  * ``err`` + dead letter: a 4xx other than 408/429 moves the calls to the DLQ.
+If the process is interrupted mid-request (SIGTERM cold shutdown), the batch is
+handed back for an immediate retry; if it is SIGKILLed, its lease expires instead.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis import Redis
+
+from bridge import keys, metrics
+from bridge.delivery import deadletter
+from bridge.delivery.backoff import backoff_delay
+from bridge.delivery.observers import FlushEvent, Observers
+from bridge.delivery.outbox import Batch, Outbox
+from bridge.delivery.sender import Sender
+from bridge.errors import RejectedDelivery, RetryableDelivery
+from bridge.settings import Settings
+
+
+@dataclass
+class FlushStats:
+    batches: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+class Flusher:
+    """Sends batches for one process."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        settings: Settings,
+        sender: Sender,
+        observers: Observers | None = None,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.sender = sender
+        self.outbox = Outbox(redis)
+        self.observers = observers or Observers()
+        self.stopping = stopping
+        # A batch must not be taken over while its request can still be running.
+        self.lease = max(settings.lease, settings.http_timeout + 5)
+
+    def flush(
+        self, *, force: bool = False, max_batches: int = 1000, max_seconds: float = 30.0
+    ) -> FlushStats:
+        """Send what is ready: due retries and expired leases first, then new batches
+        (full ones, the partial one past the flush interval, or anything if ``force``)."""
+        stats = FlushStats()
+        deadline = time.monotonic() + max_seconds
+        while stats.batches < max_batches and time.monotonic() < deadline and not self.stopping():
+            batch = self.outbox.take_due(lease=self.lease) or self.outbox.take(
+                flush_at=self.settings.flush_at,
+                interval=self.settings.flush_interval,
+                lease=self.lease,
+                force=force,
+                batch_id=uuid.uuid4().hex,
+            )
+            if batch is None:
+                break
+            stats.batches += 1
+            if self.deliver(batch):
+                stats.sent += batch.count
+            else:
+                stats.failed += batch.count
+        return stats
+
+    def deliver(self, batch: Batch) -> bool:
+        """One attempt at ``batch``; True if the collector accepted it."""
+        base: dict[str, Any] = {
+            "batch_id": batch.id,
+            "calls": batch.count,
+            "attempt": batch.attempts,
+        }
+        self.redis.hincrby(keys.METRICS, metrics.BATCH_ATTEMPTS.field(), 1)
+        self.observers.emit(FlushEvent("flushing", size=len(batch.calls), **base))
+        try:
+            answer = self.sender.send(batch.calls)
+        except RetryableDelivery as exc:
+            delay = backoff_delay(
+                batch.attempts,
+                base=self.settings.retry_base,
+                cap=self.settings.retry_max,
+                retry_after=exc.retry_after,
+            )
+            self.outbox.retry_at(batch, time.time() + delay)
+            reason = str(exc.context.get("reason", "retryable"))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hincrby(keys.METRICS, metrics.CALLS_RETRIED.field(), batch.count)
+            pipe.hincrby(
+                keys.METRICS, metrics.BATCHES_FAILED.field(outcome="retry", reason=reason), 1
+            )
+            pipe.execute()
+            self.observers.emit(
+                FlushEvent(
+                    "err",
+                    error=exc.message,
+                    reason=reason,
+                    outcome="retry",
+                    retry_in=round(delay, 3),
+                    payload=batch.calls,
+                    **base,
+                )
+            )
+            return False
+        except RejectedDelivery as exc:
+            reason = str(exc.context.get("reason", "rejected"))
+            entry = deadletter.calls_entry(
+                orjson.loads(batch.calls), f"rejected: collector answered {reason}", exc.message
+            )
+            pipe = self.redis.pipeline(transaction=True)
+            self.outbox.queue_ack(pipe, batch)
+            deadletter.queue_add(pipe, entry)
+            pipe.hincrby(
+                keys.METRICS, metrics.BATCHES_FAILED.field(outcome="dead_letter", reason=reason), 1
+            )
+            pipe.execute()
+            self.observers.emit(
+                FlushEvent(
+                    "err",
+                    error=exc.message,
+                    reason=reason,
+                    outcome="dead_letter",
+                    payload=batch.calls,
+                    **base,
+                )
+            )
+            return False
+        except BaseException:
+            # Interrupted (cold shutdown, job timeout): hand the batch back now rather
+            # than after its lease; the same bytes go out again.
+            self.outbox.retry_at(batch, time.time())
+            raise
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        self.outbox.queue_ack(pipe, batch)
+        pipe.hincrby(keys.METRICS, metrics.CALLS_SENT.field(), batch.count)
+        pipe.hincrby(keys.METRICS, metrics.BATCHES_SENT.field(), 1)
+        metrics.observe_many(pipe, metrics.DELIVERY_LATENCY, (now - r for r in batch.received))
+        metrics.observe_many(pipe, metrics.BATCH_SIZE, (batch.count,))
+        pipe.execute()
+        self.observers.emit(
+            FlushEvent(
+                "flushed",
+                status=answer.status,
+                elapsed=round(answer.elapsed, 4),
+                payload=batch.calls,
+                **base,
+            )
+        )
+        return True

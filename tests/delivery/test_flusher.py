@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from redis import Redis
+
+from bridge import keys, metrics
+from bridge.collector import Collector
+from bridge.delivery.observers import FlushEvent
+from bridge.delivery.outbox import encode_items
+from bridge.delivery.runtime import Runtime
+from tests.delivery.support import wait_until
+
+
+def buffer(runtime: Runtime, n: int, prefix: str = "m") -> set[str]:
+    calls = [
+        {"type": "track", "event": "E", "userId": "u", "messageId": f"{prefix}{i}"}
+        for i in range(n)
+    ]
+    items, _ = encode_items(calls, time.time())
+    runtime.outbox.append(items)
+    return {str(c["messageId"]) for c in calls}
+
+
+def counter(redis: Redis, c: metrics.Counter, **labels: str) -> int:
+    return int(float(redis.hget(keys.METRICS, c.field(**labels)) or 0))
+
+
+def test_full_batches_go_partial_ones_wait_for_the_interval(
+    make_runtime: Callable[..., Runtime], collector: Collector
+) -> None:
+    runtime = make_runtime(BRIDGE_FLUSH_AT="10", BRIDGE_FLUSH_INTERVAL="0.3")
+    buffer(runtime, 25)
+    assert runtime.flusher.flush().sent == 20
+    assert collector.requests == 2
+    assert runtime.flusher.flush().sent == 0  # 5 left, younger than the interval
+    time.sleep(0.35)
+    assert runtime.flusher.flush().sent == 5
+
+
+def test_a_failing_collector_is_retried_without_waiting_in_the_worker(
+    runtime: Runtime, collector: Collector
+) -> None:
+    ids = buffer(runtime, 3)
+    collector.fail(503, times=3)
+    started = time.monotonic()
+    stats = runtime.flusher.flush(force=True)
+    assert stats.failed == 3
+    assert time.monotonic() - started < 0.5  # no sleeping in the worker
+    assert runtime.outbox.pending() == 1
+
+    def sent() -> bool:
+        runtime.flusher.flush()
+        return set(collector.message_ids()) == ids
+
+    wait_until(sent, timeout=10)
+    assert runtime.outbox.pending() == 0
+    assert counter(runtime.redis, metrics.CALLS_RETRIED) == 9
+    assert counter(runtime.redis, metrics.CALLS_SENT) == 3
+
+
+def test_retry_after_is_honoured(runtime: Runtime, collector: Collector) -> None:
+    buffer(runtime, 1)
+    collector.fail(429, retry_after=1, times=1)
+    runtime.flusher.flush(force=True)
+    due = runtime.outbox.next_due()
+    assert due is not None
+    assert due - time.time() > 0.8
+    runtime.flusher.flush()
+    assert collector.calls == []
+
+
+def test_a_4xx_sends_the_batch_to_the_dead_letter_store_with_the_answer(
+    runtime: Runtime, collector: Collector
+) -> None:
+    ids = buffer(runtime, 4)
+    collector.fail(400, times=1)
+    runtime.flusher.flush(force=True)
+    assert runtime.outbox.pending() == 0
+    [entry] = list(runtime.dead_letters)
+    assert entry.kind == "calls"
+    assert {c["messageId"] for c in entry.calls} == ids
+    assert entry.answer is not None
+    assert entry.answer.startswith("400 ")
+    assert "http_400" in entry.reason
+    assert counter(runtime.redis, metrics.CALLS_DEAD_LETTERED, reason="rejected") == 4
+
+
+def test_observers_see_flushing_flushed_and_err(runtime: Runtime, collector: Collector) -> None:
+    seen: list[FlushEvent] = []
+    for name in ("flushing", "flushed", "err"):
+        runtime.observers.on(name, seen.append)  # type: ignore[arg-type]
+    runtime.observers.on("flushed", lambda ev: 1 / 0)  # a broken subscriber changes nothing
+    buffer(runtime, 2)
+    collector.fail(500, times=1)
+    runtime.flusher.flush(force=True)
+    wait_until(lambda: runtime.flusher.flush().sent, timeout=5)
+    assert [e.event for e in seen] == ["flushing", "err", "flushing", "flushed"]
+    assert seen[1].outcome == "retry"
+    assert seen[1].reason == "http_500"
+    assert seen[3].status == 200
+    assert seen[3].attempt == 2
+    assert counter(runtime.redis, metrics.BATCH_ATTEMPTS) == 2
+    text = metrics.render(runtime.redis).decode()
+    assert "bridge_delivery_latency_seconds_count 2.0" in text
+    assert "bridge_calls_sent_total 2.0" in text
