@@ -78,12 +78,17 @@ WEBHOOKS_REJECTED = Counter(
 
 #: Every counter ``GET /metrics`` renders; the delivery code appends its own.
 COUNTERS: list[Counter] = [
-    WEBHOOKS_RECEIVED,
     WEBHOOKS_ACCEPTED,
     WEBHOOKS_DUPLICATE,
     WEBHOOKS_IGNORED,
     WEBHOOKS_REJECTED,
 ]
+
+#: Counters computed at scrape time as the per-source sum of others: every request ends
+#: in exactly one outcome, so the webhook path need not count "received" separately.
+DERIVED: dict[Counter, tuple[Counter, ...]] = {
+    WEBHOOKS_RECEIVED: (WEBHOOKS_ACCEPTED, WEBHOOKS_DUPLICATE, WEBHOOKS_IGNORED, WEBHOOKS_REJECTED)
+}
 
 #: Every histogram ``GET /metrics`` renders.
 HISTOGRAMS: list[Histogram] = []
@@ -119,16 +124,31 @@ class _RedisCollector(Collector):
         self.values = values
         self.gauges = gauges
 
+    def _series(self, counter: Counter) -> Iterable[tuple[dict[str, str], float]]:
+        prefix = counter.name + "|"
+        for field, value in self.values.items():
+            if field.startswith(prefix):
+                yield _parse_labels(field[len(prefix) :]), value
+
     def collect(self) -> Iterable[Metric]:
         for counter in COUNTERS:
             family = CounterMetricFamily(
                 counter.name.removesuffix("_total"), counter.help, labels=counter.labels
             )
-            prefix = counter.name + "|"
-            for field, value in self.values.items():
-                if field.startswith(prefix):
-                    labels = _parse_labels(field[len(prefix) :])
-                    family.add_metric([labels.get(k, "") for k in counter.labels], value)
+            for labels, value in self._series(counter):
+                family.add_metric([labels.get(k, "") for k in counter.labels], value)
+            yield family
+        for derived, parts in DERIVED.items():
+            sums: dict[tuple[str, ...], float] = {}
+            for part in parts:
+                for labels, value in self._series(part):
+                    key = tuple(labels.get(k, "") for k in derived.labels)
+                    sums[key] = sums.get(key, 0.0) + value
+            family = CounterMetricFamily(
+                derived.name.removesuffix("_total"), derived.help, labels=derived.labels
+            )
+            for key, value in sorted(sums.items()):
+                family.add_metric(list(key), value)
             yield family
         for hist in HISTOGRAMS:
             buckets = [(str(b), self.values.get(f"{hist.name}|le={b}", 0.0)) for b in hist.buckets]

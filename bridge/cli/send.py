@@ -16,8 +16,8 @@ import click
 import httpx
 import orjson
 
-from bridge.errors import BridgeError
-from bridge.mappings import load_mappings
+from bridge.errors import BridgeError, ConfigError
+from bridge.mappings import load_file
 from bridge.providers import get_provider
 from bridge.settings import Settings
 
@@ -53,11 +53,15 @@ def send(
     """Sign PAYLOAD as SOURCE's provider would and POST it to /webhooks/SOURCE."""
     try:
         settings = Settings.from_env()
-        mapping = load_mappings(settings.mappings_dir, settings.environ).get(source)
-        if mapping is None:
+        path = settings.mappings_dir / f"{source}.yaml"
+        if not path.is_file():
             raise click.UsageError(
                 f"no mapping file for source {source!r} in {settings.mappings_dir}"
             )
+        # Only this source's file: other sources' secrets need not be set to send here.
+        mapping, problems = load_file(path, settings.environ)
+        if mapping is None:
+            raise ConfigError("invalid mapping file", [str(p) for p in problems])
         if not mapping.secrets:
             raise click.UsageError(f"source {source!r} has no secret configured")
         raw = payload.read_bytes()

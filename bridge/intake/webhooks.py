@@ -11,7 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import cast
 
-from flask import Blueprint, Response, current_app, jsonify, request
+import orjson
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge import metrics
@@ -90,7 +91,7 @@ def receive(source: str) -> tuple[Response, int]:
             ms=_ms(started),
             **fields,
         )
-        return jsonify(error=exc.message, reason=exc.reason), exc.status
+        return _json({"error": exc.message, "reason": exc.reason}, exc.status)
     except StoreUnavailable as exc:
         log.error(
             "webhook",
@@ -100,9 +101,16 @@ def receive(source: str) -> tuple[Response, int]:
             ms=_ms(started),
             **fields,
         )
-        return jsonify(error="event store unavailable; retry later", reason="unavailable"), 503
+        return _json(
+            {"error": "event store unavailable; retry later", "reason": "unavailable"}, 503
+        )
     log.info("webhook", outcome=outcome, status=200, ms=_ms(started), **fields)
-    return jsonify(status=outcome, id=fields.get("event_id")), 200
+    return _json({"status": outcome, "id": fields.get("event_id")}, 200)
+
+
+def _json(body: dict[str, object], status: int) -> tuple[Response, int]:
+    # orjson + a bare Response: a measurable share of the per-webhook cost with jsonify.
+    return Response(orjson.dumps(body), status=status, mimetype="application/json"), status
 
 
 def _ms(started: float) -> float:

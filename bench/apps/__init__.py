@@ -1,0 +1,1 @@
+"""Baseline WSGI apps the benchmarks compare bridge against (``bench.apps.<name>:app``)."""

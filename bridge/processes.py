@@ -1,0 +1,32 @@
+"""The command lines of bridge's processes: one place, used by ``bridge dev`` and
+checked against the ``Procfile`` by the tests, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+#: The WSGI application gunicorn serves.
+WSGI_APP = "bridge.intake:create_app()"
+
+#: The rq worker class: a SimpleWorker that also flushes, retries and recovers while
+#: idle (see bridge/delivery/worker.py and bench/README.md for why).
+WORKER_CLASS = "bridge.delivery.worker.BridgeWorker"
+
+
+def web_command(bind: str, *, workers: int | None = None) -> list[str]:
+    """``gunicorn`` serving the intake app on ``bind`` (``HOST:PORT``).
+
+    Sync workers: the request path is CPU-bound verification plus one Redis round trip,
+    so one process per core is what the intake benchmark found best; without
+    ``workers`` gunicorn reads ``WEB_CONCURRENCY``. Graceful timeout 25 s fits
+    Heroku's 30 s between SIGTERM and SIGKILL.
+    """
+    command = ["gunicorn", "--bind", bind, "--graceful-timeout", "25", "--no-control-socket"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    return [*command, WSGI_APP]
+
+
+def worker_command(redis_url: str, *, quiet: bool = False) -> list[str]:
+    """``rq worker`` for the bridge queue with bridge's worker class (``quiet``: RQ's own
+    per-job lines off; bridge's structured lines stay)."""
+    command = ["rq", "worker", "--worker-class", WORKER_CLASS, "--url", redis_url]
+    return [*command, *(["--quiet"] if quiet else []), "bridge"]
