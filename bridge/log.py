@@ -10,9 +10,15 @@ import logging
 import sys
 from typing import Any
 
+import orjson
 import structlog
 
 from bridge.settings import Settings
+
+
+def _dumps(obj: Any, **_: Any) -> str:
+    # orjson is several times faster than json.dumps on the per-webhook log line.
+    return orjson.dumps(obj, default=str).decode()
 
 
 def configure(settings: Settings, *, stream: Any = None) -> None:
@@ -22,7 +28,7 @@ def configure(settings: Settings, *, stream: Any = None) -> None:
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
