@@ -1,0 +1,97 @@
+"""README.md stays true: its commands exist, its tables match the code, its Python runs.
+
+(The two quick-start scripts are run by tests/cli/test_dev.py and by CI itself; the
+mapping, dlq, send and healthcheck commands by their own tests.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+
+import pytest
+from redis import Redis
+
+from bridge.collector import Collector
+from bridge.metrics import COUNTERS, DERIVED, GAUGES, HISTOGRAMS
+from bridge.settings import Settings
+from tests.processes import BIN, ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def bridge_commands() -> list[list[str]]:
+    """Every `bridge …` command line in the README's shell blocks, without options."""
+    found = []
+    for block in blocks("sh"):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("bridge "):
+                words = [w for w in shlex.split(line.split(">")[0]) if w.isidentifier()]
+                found.append(words)
+    return found
+
+
+def test_readme_shows_the_bridge_commands() -> None:
+    names = {" ".join(c[:2]) for c in bridge_commands()}
+    assert {"bridge mappings", "bridge preview", "bridge dlq"} <= names
+
+
+@pytest.mark.parametrize("command", bridge_commands(), ids=" ".join)
+def test_every_bridge_command_in_the_readme_exists(command: list[str]) -> None:
+    # The command and its subcommand (e.g. `bridge dlq replay`) answer --help.
+    depth = 3 if command[1] in {"mappings", "dlq"} and len(command) > 2 else 2
+    result = subprocess.run(
+        [str(BIN / "bridge"), *command[1:depth], "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_quick_start_commands_are_the_scripts_ci_runs() -> None:
+    quick = blocks("sh")[0]
+    assert "./scripts/dev" in quick
+    assert "./scripts/test" in quick
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./scripts/test" in ci
+
+
+def test_configuration_table_lists_every_setting() -> None:
+    documented = set(re.findall(r"^\| `([A-Z_]+)`", README, flags=re.M))
+    documented |= set(re.findall(r"^\| `[A-Z_]+` / `([A-Z_]+)`", README, flags=re.M))
+    for name, field in Settings.model_fields.items():
+        if name == "environ":
+            continue
+        var = str(field.validation_alias.choices[0])  # type: ignore[union-attr]
+        assert var in documented, f"{var} is missing from the README's configuration table"
+
+
+def test_metrics_table_lists_every_metric() -> None:
+    names = [c.name for c in COUNTERS] + [c.name for c in DERIVED]
+    names += [h.name for h in HISTOGRAMS] + list(GAUGES)
+    for name in names:
+        assert name in README, f"{name} is missing from the README's metrics table"
+
+
+def test_python_example_sends_a_call(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [example] = blocks("python")
+    with Collector() as collector:
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        monkeypatch.setenv("SEGMENT_ENDPOINT", collector.url)
+        monkeypatch.delenv("SEGMENT_WRITE_KEY", raising=False)
+        exec(compile(example, "README.md", "exec"), {})  # noqa: S102 (our own README)
+        assert collector.wait_for_calls(1, timeout=10)
+        [call] = collector.calls
+    assert (call["type"], call["userId"], call["event"]) == ("track", "u1", "Report Exported")
+    assert os.environ["REDIS_URL"] == redis_url
