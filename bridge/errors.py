@@ -47,6 +47,11 @@ class ConfigError(BridgeError):
         super().__init__(message)
         self.problems = problems or [message]
 
+    def __str__(self) -> str:
+        if self.problems == [self.message]:
+            return self.message
+        return "\n".join([f"{self.message}:", *(f"  {p}" for p in self.problems)])
+
 
 class WebhookError(BridgeError):
     """A webhook request that intake refuses. ``status`` is the HTTP answer, ``reason``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TextIO
 
 from flask import Flask, Response, jsonify
@@ -9,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge import log as logging_setup
 from bridge.connections import redis_from_settings
+from bridge.errors import ConfigError
 from bridge.intake import health, webhooks
 from bridge.intake.state import IntakeState
 from bridge.intake.store import EventStore
@@ -26,7 +28,15 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
     settings or the mapping files are invalid, so a bad deploy fails at boot.
     ``log_stream`` replaces stderr as the log destination (tests read it).
     """
-    settings = settings or Settings.from_env()
+    if settings is None:
+        # Started by gunicorn from the environment: say what is wrong, one line per
+        # problem, and exit 4 so the gunicorn master stops ("App failed to load")
+        # instead of restarting workers that can never boot.
+        try:
+            return create_app(Settings.from_env(), log_stream=log_stream)
+        except ConfigError as exc:
+            print(f"bridge: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(4) from None
     logging_setup.configure(settings, stream=log_stream)
     mappings = load_mappings(settings.mappings_dir, settings.environ)
     redis = redis_from_settings(settings)
