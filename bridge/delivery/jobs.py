@@ -23,6 +23,7 @@ from bridge.delivery.runtime import STOPPING, Runtime, get_runtime
 from bridge.envelope import Envelope
 from bridge.errors import MappingError, UnknownSource
 from bridge.log import get_logger
+from bridge.mappings import BufferedIdentityStore
 
 log = get_logger("bridge.delivery")
 
@@ -46,6 +47,8 @@ def map_claim(
     """Outbox items and dead letters for the events of one claim."""
     items: list[bytes] = []
     dead: list[DeadLetter] = []
+    # One identity write for the whole chunk, made before the caller commits its calls.
+    identity = BufferedIdentityStore(runtime.mapper.identity)
     for raw in claim.events:
         try:
             env = Envelope.decode(raw)
@@ -53,7 +56,7 @@ def map_claim(
             dead.append(deadletter.event_entry(raw, f"malformed_envelope: {exc}", None, None))
             continue
         try:
-            calls = runtime.mapper.map(env)
+            calls = runtime.mapper.map(env, identity)
         except UnknownSource as exc:
             dead.append(deadletter.event_entry(raw, f"unknown_source: {exc}", env.source, env.id))
             continue
@@ -74,6 +77,7 @@ def map_claim(
             )
             entry.source, entry.event_id = env.source, env.id
             dead.append(entry)
+    identity.flush()
     return items, dead
 
 

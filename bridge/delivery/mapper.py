@@ -22,10 +22,14 @@ class Mapper:
         )
         self.identity = IdentityStore(redis)
 
-    def map(self, envelope: Envelope) -> list[dict[str, Any]]:
-        """The calls for ``envelope``; raises MappingError or UnknownSource."""
+    def map(
+        self, envelope: Envelope, identity: IdentityStore | None = None
+    ) -> list[dict[str, Any]]:
+        """The calls for ``envelope``; raises MappingError or UnknownSource.
+
+        ``identity`` replaces the process's store (a chunk's BufferedIdentityStore)."""
         mapping = self.mappings.get(envelope.source)
         if mapping is None:
             raise UnknownSource(f"no mapping for source {envelope.source!r}")
-        calls: list[dict[str, Any]] = mapping.evaluate(envelope, self.identity)
+        calls: list[dict[str, Any]] = mapping.evaluate(envelope, identity or self.identity)
         return calls

@@ -18,11 +18,12 @@ functions), :mod:`~bridge.mappings.money`, :mod:`~bridge.mappings.identity`,
 from __future__ import annotations
 
 from bridge.mappings.engine import Mapping, load_file, load_text
-from bridge.mappings.identity import IdentityStore, MemoryIdentityStore
+from bridge.mappings.identity import BufferedIdentityStore, IdentityStore, MemoryIdentityStore
 from bridge.mappings.loader import interpolate, load_mappings
 from bridge.mappings.problems import Problem
 
 __all__ = [
+    "BufferedIdentityStore",
     "IdentityStore",
     "Mapping",
     "MemoryIdentityStore",

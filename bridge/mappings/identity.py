@@ -69,3 +69,38 @@ class ReadOnlyIdentityStore(IdentityStore):
 
     def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
         return None
+
+
+class BufferedIdentityStore(IdentityStore):
+    """Learns into memory and writes everything with one ``MSET`` on :meth:`flush`.
+
+    A worker maps a chunk of events through one of these: a checkout session teaches
+    two pairs per event, and one round trip per chunk instead of per event is most of
+    the worker's Redis time. Pairs learned earlier in the chunk resolve from memory.
+    Flush before the chunk's calls are committed: if the worker dies first, the chunk
+    is mapped again and the pairs learned again.
+    """
+
+    def __init__(self, inner: IdentityStore) -> None:
+        self.inner = inner
+        self.redis = inner.redis
+        self.learned: dict[tuple[str, str], str] = {}
+
+    def resolve(self, source: str, customers: Sequence[str]) -> str | None:
+        for customer in customers:  # in order: the first customer with a user wins
+            user = self.learned.get((source, customer))
+            if user is None:
+                user = self.inner.resolve(source, [customer])
+            if user is not None:
+                return user
+        return None
+
+    def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
+        for customer in customers:
+            self.learned[(source, customer)] = user_id
+
+    def flush(self) -> None:
+        """Write what was learned (one round trip) and forget it."""
+        if self.learned:
+            self.redis.mset({keys.identity(s, c): u for (s, c), u in self.learned.items()})
+            self.learned.clear()

@@ -58,3 +58,21 @@ def test_redis_errors_propagate() -> None:
     store = IdentityStore(Redis(port=1, socket_connect_timeout=0.2))
     with pytest.raises(RedisConnectionError):
         store.resolve("shop", ["cus_1"])
+
+
+def test_buffered_store_writes_a_chunk_in_one_go(redis: Redis) -> None:
+    from bridge.mappings import BufferedIdentityStore
+
+    inner = IdentityStore(redis)
+    inner.learn("stripe", ["cus_old"], "u_old")
+    buffered = BufferedIdentityStore(inner)
+    buffered.learn("stripe", ["cus_1", "pi_1"], "u1")
+    # Learned in this chunk: resolved from memory, not yet visible to other workers.
+    assert buffered.resolve("stripe", ["pi_1"]) == "u1"
+    assert inner.resolve("stripe", ["cus_1"]) is None
+    # Known from before: resolved from Redis, in the order given.
+    assert buffered.resolve("stripe", ["cus_none", "cus_old"]) == "u_old"
+    assert buffered.resolve("github", ["cus_1"]) is None
+    buffered.flush()
+    assert inner.resolve("stripe", ["cus_1"]) == "u1"
+    assert inner.resolve("stripe", ["pi_1"]) == "u1"
