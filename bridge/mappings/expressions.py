@@ -34,10 +34,12 @@ from typing import Any, TypeVar, cast
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
+from jmespath.visitor import TreeInterpreter
 from redis.exceptions import RedisError
 
 from bridge.errors import MappingError
 from bridge.mappings import money
+from bridge.mappings.fastpath import compile_node
 
 #: The identity lookup the ``identity()`` function uses while an event is evaluated
 #: (set by the engine around each evaluation; unset in lint).
@@ -190,6 +192,9 @@ def _text(value: Any) -> str:
 #: Names of every function an expression may call (standard + bridge's).
 OPTIONS = jmespath.Options(custom_functions=Functions())
 
+#: One interpreter for every expression (jmespath builds one per search otherwise).
+INTERPRETER = TreeInterpreter(OPTIONS)
+
 #: Names of every function an expression may call (standard + bridge's).
 FUNCTION_NAMES: frozenset[str] = frozenset(Functions.FUNCTION_TABLE)
 
@@ -209,13 +214,15 @@ class Expression:
     source: str
     parsed: Any = None
     literal: Any = None
+    #: The parsed tree as closures (see fastpath.py); same results, several times faster.
+    run: Callable[[Any], Any] | None = None
 
     def search(self, data: Any) -> Any:
         """Evaluate against ``data``; bad data raises MappingError (Redis errors pass)."""
-        if self.parsed is None:
+        if self.run is None:
             return self.literal
         try:
-            return self.parsed.search(data, options=OPTIONS)
+            return self.run(data)
         except MappingError:
             raise
         except RedisError:
@@ -256,7 +263,7 @@ def compile_value(value: Any) -> Expression:
             raise ExpressionError(f"{name}() takes {wanted} argument(s), not {count}, in {value!r}")
     if _is_constant(parsed.parsed):
         return Expression(source=value, literal=parsed.search(None, options=OPTIONS))
-    return Expression(source=value, parsed=parsed)
+    return Expression(source=value, parsed=parsed, run=compile_node(parsed.parsed, INTERPRETER))
 
 
 def _known_functions() -> set[str]:
