@@ -56,6 +56,12 @@ class Runtime:
             self.redis, self.settings, self.sender, self.observers, stopping=STOPPING.is_set
         )
 
+    def after_fork(self) -> None:
+        """In a forked child: drop the inherited HTTP pool (its sockets are the
+        parent's) so this process opens its own; Redis pools reconnect by themselves."""
+        self.__dict__.pop("flusher", None)
+        self.__dict__.pop("sender", None)
+
     def close(self) -> None:
         if "sender" in self.__dict__:
             self.sender.close()

@@ -6,8 +6,9 @@ Run it with the ordinary RQ command line::
 
 Why a SimpleWorker: the drain job is long-lived work on a shared buffer, not one job
 per event, so forking per job would only add ~10 ms and reload the mappings each time;
-in-process it reuses the parsed mappings and the HTTP connection pool (see
-docs/delivery.md for the measurements).
+in-process it reuses the parsed mappings and the HTTP connection pool. Measured end to
+end (bench/bench_e2e.py, ``--setups simple:2,fork:2``) the forking variant
+:class:`ForkingBridgeWorker` is no faster; see docs/delivery.md.
 
 Why a custom class: instead of blocking on the queue for minutes, it blocks for
 ``BRIDGE_WORKER_TICK`` seconds at a time and runs :func:`bridge.delivery.jobs.sweep`
@@ -21,19 +22,33 @@ chunks, completes or hands back what it holds, and returns within a few seconds.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from rq.worker import SimpleWorker, WorkerStatus
+from rq.job import Job
+from rq.queue import Queue
+from rq.worker import BaseWorker, SimpleWorker, Worker, WorkerStatus
 
 from bridge.delivery.jobs import sweep
 from bridge.delivery.runtime import STOPPING, get_runtime
+from bridge.errors import ConfigError
 from bridge.log import get_logger
 
 log = get_logger("bridge.delivery")
 
 
-class BridgeWorker(SimpleWorker):
-    """SimpleWorker + the delivery sweep between short blocking dequeues."""
+class _SweepMixin(BaseWorker):
+    """The delivery sweep between short blocking dequeues (shared by both classes)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Settings and mapping files are checked now, one line per problem and exit 2,
+        # rather than at the first job (where a bad file would fail every drain).
+        try:
+            get_runtime().mapper  # noqa: B018 (loads and compiles the mappings)
+        except ConfigError as exc:
+            print(f"bridge: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        super().__init__(*args, **kwargs)
 
     def handle_warm_shutdown_request(self) -> None:
         STOPPING.set()
@@ -68,3 +83,25 @@ class BridgeWorker(SimpleWorker):
             log.exception("worker_sweep_failed")
         finally:
             self.set_state(WorkerStatus.IDLE)
+
+
+class BridgeWorker(_SweepMixin, SimpleWorker):
+    """SimpleWorker + the delivery sweep: the shipped worker class."""
+
+
+class ForkingBridgeWorker(_SweepMixin, Worker):
+    """RQ's forking ``Worker`` + the same sweep; kept for ``bench/bench_e2e.py``.
+
+    The parent sweeps; each drain job runs in a forked work horse, which inherits the
+    parsed mappings (built before the fork) and opens its own HTTP connection pool.
+    On SIGTERM the parent waits for the horse, which finishes its
+    ``BRIDGE_DRAIN_BUDGET`` (it does not see :data:`STOPPING`).
+    """
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        get_runtime().mapper  # parse the mappings once, in the parent  # noqa: B018
+        super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        get_runtime().after_fork()
+        super().main_work_horse(job, queue)
