@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
@@ -92,19 +93,26 @@ class EventStore:
             received_at=now,
             raw=event.raw,
         )
+        args = (
+            keys.dedup(source, event.id),
+            keys.INBOX,
+            keys.INBOX_KICK,
+            keys.METRICS,
+            self.dedup_ttl,
+            envelope,
+            keys.INBOX_KICK_TTL,
+            metrics.WEBHOOKS_ACCEPTED.field(source=source),
+            metrics.WEBHOOKS_DUPLICATE.field(source=source),
+            repr(now),
+        )
         try:
-            result = self._accept(
-                client=self._client,
-                keys=[keys.dedup(source, event.id), keys.INBOX, keys.INBOX_KICK, keys.METRICS],
-                args=[
-                    self.dedup_ttl,
-                    envelope,
-                    keys.INBOX_KICK_TTL,
-                    metrics.WEBHOOKS_ACCEPTED.field(source=source),
-                    metrics.WEBHOOKS_DUPLICATE.field(source=source),
-                    repr(now),
-                ],
-            )
+            # EVALSHA directly: redis-py's Script.__call__ wrapper costs ~12 µs of CPU
+            # per call, a measurable share of a webhook's total.
+            try:
+                result = self._client.evalsha(self._accept.sha, 4, *args)
+            except NoScriptError:  # a restarted or different Redis: load it again
+                self._accept.sha = self._client.script_load(ACCEPT_LUA)
+                result = self._client.evalsha(self._accept.sha, 4, *args)
         except REDIS_DOWN as exc:
             raise StoreUnavailable(f"Redis unreachable: {type(exc).__name__}") from exc
         if result == 0:
