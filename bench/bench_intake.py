@@ -512,7 +512,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=3.0,
         help="seconds of 1-connection latency runs per app per round (0: skip)",
     )
-    p.add_argument("--workers", type=int, default=2, help="gunicorn -w")
+    p.add_argument(
+        "--workers", type=int, default=4, help="gunicorn -w (4 = 2 x cores, the Dockerfile default)"
+    )
     p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     p.add_argument("--threads", type=int, default=4, help="gunicorn --threads (gthread)")
     p.add_argument(

@@ -14,10 +14,10 @@ WORKER_CLASS = "bridge.delivery.worker.BridgeWorker"
 def web_command(bind: str, *, workers: int | None = None) -> list[str]:
     """``gunicorn`` serving the intake app on ``bind`` (``HOST:PORT``).
 
-    Sync workers: the request path is CPU-bound verification plus one Redis round trip,
-    so one process per core is what the intake benchmark found best; without
-    ``workers`` gunicorn reads ``WEB_CONCURRENCY``. Graceful timeout 25 s fits
-    Heroku's 30 s between SIGTERM and SIGKILL.
+    Sync workers, two per core: each request waits on one Redis round trip, during which
+    another process can use the core (bench/README.md: -w 4 beat -w 2 and -w 3 on two
+    cores; gthread was slower). Without ``workers`` gunicorn reads ``WEB_CONCURRENCY``.
+    Graceful timeout 25 s fits Heroku's 30 s between SIGTERM and SIGKILL.
     """
     command = ["gunicorn", "--bind", bind, "--graceful-timeout", "25", "--no-control-socket"]
     if workers is not None:
