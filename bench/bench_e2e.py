@@ -68,8 +68,8 @@ LUA = Path(__file__).resolve().parent / "e2e.lua"
 RESULTS = Path(__file__).resolve().parent / "results"
 SECRET = "whsec_bench_e2e_secret"
 PATH = "/webhooks/stripe"
-PAYLOAD = Path(
-    "/work/shared/fixtures/payloads/stripe__checkout.session.completed.payment_mode.json"
+PAYLOAD = (
+    ROOT.parent / "shared/fixtures/payloads/stripe__checkout.session.completed.payment_mode.json"
 )
 WORKER_CLASSES = {
     "simple": "bridge.delivery.worker.BridgeWorker",

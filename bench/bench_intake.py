@@ -68,7 +68,10 @@ from bridge.redis_server import RedisServer, free_port  # noqa: E402
 FIXTURE = Path(
     os.environ.get(
         "BENCH_STRIPE_FIXTURE",
-        "/work/shared/fixtures/payloads/stripe__checkout.session.completed.json",
+        str(
+            Path(__file__).resolve().parent.parent.parent
+            / "shared/fixtures/payloads/stripe__checkout.session.completed.json"
+        ),
     )
 )
 LUA = Path(__file__).resolve().parent / "intake.lua"
