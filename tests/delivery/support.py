@@ -8,23 +8,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
 from redis import Redis
 
+from bridge import processes
 from bridge.envelope import Envelope
 from bridge.intake.store import EventStore
 from bridge.providers import VerifiedEvent
 from bridge.settings import Settings
+from tests.processes import wait_until as wait_until  # re-exported for the delivery tests
 
 HERE = Path(__file__).resolve().parent
 MAPPINGS = HERE / "mappings"
 MAPPINGS_FIXED = HERE / "mappings_fixed"
 VENV_BIN = Path(sys.executable).parent
-WORKER_CLASS = "bridge.delivery.worker.BridgeWorker"
 
 #: Fast clocks for tests: everything that waits in production waits briefly here.
 FAST = {
@@ -94,18 +95,6 @@ def settings(redis_url: str, endpoint: str, **extra: str) -> Settings:
     return Settings.from_env(env(redis_url, endpoint, **extra))
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until truthy; return its value or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
 class Worker:
     """A real ``rq worker`` process, started with the production command line."""
 
@@ -114,13 +103,10 @@ class Worker:
         self._fh = log.open("ab")
         full = {**os.environ, **environ}
         self.process = subprocess.Popen(
+            # The production command line (bridge.processes), quieter.
             [
                 str(VENV_BIN / "rq"),
-                "worker",
-                "--worker-class",
-                WORKER_CLASS,
-                "--url",
-                environ["REDIS_URL"],
+                *processes.worker_command(environ["REDIS_URL"])[1:-1],
                 "--logging_level",
                 "WARNING",
                 "bridge",
