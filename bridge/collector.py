@@ -342,8 +342,10 @@ def _make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 self._refuse(400, f"invalid batch: {exc}")
                 return
-            self._answer(200, {"success": True})
+            # Record, then acknowledge: like a real collector, and so that a caller that
+            # has its 200 always finds its calls recorded.
             collector._record(calls, size)
+            self._answer(200, {"success": True})
 
         def _refuse(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
             with collector._lock:
