@@ -99,6 +99,10 @@ GAUGES: dict[str, tuple[str, Callable[[Redis], float]]] = {
         "Verified events waiting for a worker.",
         lambda r: float(r.llen(keys.INBOX)),
     ),
+    "bridge_queue_depth": (
+        "RQ jobs waiting in the bridge queue (drain jobs; a growing number means no worker).",
+        lambda r: float(r.llen(f"rq:queue:{keys.QUEUE}")),
+    ),
 }
 
 

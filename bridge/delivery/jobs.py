@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, get_current_job
 
 from bridge import keys, metrics
 from bridge.delivery import deadletter
@@ -127,7 +127,8 @@ def drain(runtime: Runtime, budget: float | None = None) -> dict[str, Any]:
         "stopping": STOPPING.is_set(),
         "seconds": round(time.monotonic() - started, 4),
     }
-    log.info("drain_job", **summary)
+    job = get_current_job()
+    log.info("drain_job", job_id=job.id if job else None, **summary)
     return summary
 
 

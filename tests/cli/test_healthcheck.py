@@ -40,3 +40,28 @@ def test_worker_probe_fails_without_a_worker(redis: Redis, redis_url: str) -> No
     result = probe(base_env(redis_url), "--worker")
     assert result.returncode == 1
     assert "no rq worker registered" in result.stderr
+
+
+def test_worker_probe_passes_while_a_worker_runs(redis: Redis, redis_url: str) -> None:
+    from bridge import processes
+    from tests.processes import stop, wait_until
+
+    env = base_env(redis_url)
+    command = processes.worker_command(redis_url, quiet=True)
+    worker = subprocess.Popen(
+        [str(BIN / command[0]), *command[1:]],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        result = wait_until(
+            lambda: (r := probe(env, "--worker")).returncode == 0 and r,
+            30,
+            interval=0.5,
+            what="the worker to register",
+        )
+        assert result.stdout.startswith("healthy: 1 worker(s)")
+    finally:
+        stop(worker)
+    assert probe(env, "--worker").returncode == 1  # gone after SIGTERM
