@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,14 @@ CURATED = [
 
 
 def _parses(text: str) -> bool:
-    try:
-        jmespath.compile(text)
-    except jmespath.exceptions.JMESPathError:
-        return False
+    # The regex also catches prose from comments; text that only parses with jmespath's
+    # deprecated literal syntax is prose, not one of our expressions.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            jmespath.compile(text)
+        except (jmespath.exceptions.JMESPathError, PendingDeprecationWarning):
+            return False
     return True
 
 
