@@ -382,6 +382,7 @@ def start_target(
         "2048",
         "--log-level",
         "warning",
+        "--no-control-socket",
     ]
     tenv = {**env, **target.env}
     slug = target.name.replace(" ", "_").replace(":", "-")

@@ -213,6 +213,7 @@ def start_gunicorn(
         str(REPO),
         "--log-level",
         "warning",
+        "--no-control-socket",
         app,
     ]
     with log.open("ab") as err:

@@ -61,6 +61,7 @@ def gunicorn(
             f"127.0.0.1:{port}",
             "--graceful-timeout",
             "5",
+            "--no-control-socket",  # parallel gunicorns must not share ~/.gunicorn/gunicorn.ctl
             *extra,
             "bridge.intake:create_app()",
         ],
