@@ -76,3 +76,19 @@ def test_buffered_store_writes_a_chunk_in_one_go(redis: Redis) -> None:
     buffered.flush()
     assert inner.resolve("stripe", ["cus_1"]) == "u1"
     assert inner.resolve("stripe", ["pi_1"]) == "u1"
+
+
+def test_buffered_store_asks_redis_once_per_customer_per_chunk(redis: Redis) -> None:
+    from bridge.mappings import BufferedIdentityStore
+
+    IdentityStore(redis).learn("stripe", ["cus_known"], "u_known")
+    buffered = BufferedIdentityStore(IdentityStore(redis))
+    before = redis.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+    for _ in range(5):  # two rules of several events asking about the same customers
+        assert buffered.resolve("stripe", ["cus_unknown", "cus_known"]) == "u_known"
+        assert buffered.resolve("stripe", ["cus_unknown"]) is None
+    after = redis.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+    assert after - before == 1
+    # A pair learned later in the chunk wins over what Redis said earlier.
+    buffered.learn("stripe", ["cus_known"], "u_new")
+    assert buffered.resolve("stripe", ["cus_known"]) == "u_new"
