@@ -98,6 +98,8 @@ class Collector:
         self.refused_requests = 0
         self.bytes_in = 0
         self.mode = Mode()
+        #: messageIds whose batches are refused with 400 (see :meth:`poison`).
+        self.poisoned: set[str] = set()
         #: Called with each accepted batch's calls (after they are recorded).
         self.on_batch: Callable[[list[dict[str, Any]]], None] | None = None
         self._lock = threading.Lock()
@@ -167,6 +169,12 @@ class Collector:
     def drop(self, *, times: int | None = None) -> None:
         """Read each request, then close the connection without answering."""
         self.mode = Mode("drop", times=times)
+
+    def poison(self, *message_ids: str) -> None:
+        """Refuse with 400 every batch holding one of these messageIds (as a collector
+        does with a call it cannot accept): the rest of the batch must still arrive."""
+        with self._lock:
+            self.poisoned.update(message_ids)
 
     def recover(self) -> None:
         self.mode = Mode()
@@ -341,6 +349,14 @@ def _make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                     raise TypeError("batch is not a list")
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 self._refuse(400, f"invalid batch: {exc}")
+                return
+            bad = sorted(
+                str(c.get("messageId"))
+                for c in calls
+                if isinstance(c, dict) and c.get("messageId") in collector.poisoned
+            )
+            if bad:
+                self._refuse(400, f"invalid call(s): {', '.join(bad)}")
                 return
             # Record, then acknowledge: like a real collector, and so that a caller that
             # has its 200 always finds its calls recorded.

@@ -29,6 +29,11 @@ from bridge.delivery.sender import Sender
 from bridge.errors import RejectedDelivery, RetryableDelivery
 from bridge.settings import Settings
 
+#: Refusals that may concern only some calls of a batch (invalid call, body too large):
+#: the batch is halved and retried. Others (401, 403, 404: wrong key or endpoint) concern
+#: every call alike, so the batch goes to the dead-letter store whole.
+SPLIT_STATUSES = frozenset({400, 413, 422})
+
 
 @dataclass
 class FlushStats:
@@ -121,6 +126,26 @@ class Flusher:
             return False
         except RejectedDelivery as exc:
             reason = str(exc.context.get("reason", "rejected"))
+            if batch.count > 1 and exc.context.get("status") in SPLIT_STATUSES:
+                # One bad call must not take its batch-mates to the dead-letter store:
+                # halve the batch until the refused calls stand alone.
+                pipe = self.redis.pipeline(transaction=True)
+                self.outbox.queue_split(pipe, batch, time.time())
+                pipe.hincrby(
+                    keys.METRICS, metrics.BATCHES_FAILED.field(outcome="split", reason=reason), 1
+                )
+                pipe.execute()
+                self.observers.emit(
+                    FlushEvent(
+                        "err",
+                        error=exc.message,
+                        reason=reason,
+                        outcome="split",
+                        payload=batch.calls,
+                        **base,
+                    )
+                )
+                return False
             entry = deadletter.calls_entry(
                 orjson.loads(batch.calls), f"rejected: collector answered {reason}", exc.message
             )

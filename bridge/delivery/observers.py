@@ -33,7 +33,8 @@ class FlushEvent:
     elapsed: float | None = None
     error: str | None = None
     reason: str | None = None
-    #: For ``err``: ``"retry"`` (with ``retry_in`` seconds) or ``"dead_letter"``.
+    #: For ``err``: ``"retry"`` (with ``retry_in`` seconds), ``"split"`` (the batch was
+    #: halved to isolate refused calls) or ``"dead_letter"``.
     outcome: str | None = None
     retry_in: float | None = None
     #: The batch's calls as JSON (bytes), for subscribers that want the messageIds.

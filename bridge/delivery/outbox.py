@@ -224,6 +224,27 @@ class Outbox:
         pipe.hdel(keys.BATCHES, batch.id)
         pipe.hdel(keys.BATCH_META, batch.id, f"{batch.id}:a")
 
+    def queue_split(self, pipe: Any, batch: Batch, now: float) -> list[str]:
+        """Queue on ``pipe`` the replacement of ``batch`` by its two halves, due now.
+
+        For a batch the collector refused as a whole because of some of its calls: the
+        halves are sent on their own until the refused calls stand alone. Their ids
+        derive from the batch's, so a retried split writes the same two batches.
+        """
+        calls = orjson.loads(batch.calls)
+        half = len(calls) // 2
+        ids = []
+        for n, (lo, hi) in enumerate(((0, half), (half, len(calls)))):
+            part_id = f"{batch.id}.{n}"
+            received = batch.received[lo:hi]
+            meta = {"calls": hi - lo, "created": batch.created, "received": received}
+            pipe.hset(keys.BATCHES, part_id, orjson.dumps(calls[lo:hi]))
+            pipe.hset(keys.BATCH_META, mapping={part_id: orjson.dumps(meta), f"{part_id}:a": 0})
+            pipe.zadd(keys.BATCHES_DUE, {part_id: now})
+            ids.append(part_id)
+        self.queue_ack(pipe, batch)
+        return ids
+
     def retry_at(self, batch: Batch, when: float) -> None:
         """Schedule the next attempt (only if the batch still exists)."""
         self.redis.zadd(keys.BATCHES_DUE, {batch.id: when}, xx=True)

@@ -133,7 +133,7 @@ def test_a_refused_batch_is_dead_lettered_and_replay_delivers_it(
     redis: Redis, redis_url: str, collector: Collector, workers: StartWorker
 ) -> None:
     environ = support.env(redis_url, collector.url)
-    collector.fail(400, times=1)
+    collector.fail(403, times=1)  # a refusal of every call (say, a revoked key), once
     workers(environ)
     accept(redis, range(20))
     wait_until(lambda: redis.zcard(keys.DLQ_INDEX), timeout=15)
@@ -145,7 +145,7 @@ def test_a_refused_batch_is_dead_lettered_and_replay_delivers_it(
         text=True,
         check=True,
     )
-    assert "rejected: collector answered http_400" in listing.stdout
+    assert "rejected: collector answered http_403" in listing.stdout
     subprocess.run(
         [str(VENV_BIN / "bridge"), "dlq", "replay", "--all"],
         env={**environ, "PATH": str(VENV_BIN)},

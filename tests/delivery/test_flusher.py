@@ -71,20 +71,39 @@ def test_retry_after_is_honoured(runtime: Runtime, collector: Collector) -> None
     assert collector.calls == []
 
 
-def test_a_4xx_sends_the_batch_to_the_dead_letter_store_with_the_answer(
+def test_a_4xx_for_every_call_sends_the_batch_to_the_dead_letter_store_with_the_answer(
     runtime: Runtime, collector: Collector
 ) -> None:
     ids = buffer(runtime, 4)
-    collector.fail(400, times=1)
+    collector.fail(403, times=1)  # e.g. a revoked write key: no call can go
     runtime.flusher.flush(force=True)
     assert runtime.outbox.pending() == 0
     [entry] = list(runtime.dead_letters)
     assert entry.kind == "calls"
     assert {c["messageId"] for c in entry.calls} == ids
     assert entry.answer is not None
-    assert entry.answer.startswith("400 ")
-    assert "http_400" in entry.reason
+    assert entry.answer.startswith("403 ")
+    assert "http_403" in entry.reason
     assert counter(runtime.redis, metrics.CALLS_DEAD_LETTERED, reason="rejected") == 4
+
+
+def test_a_poison_call_is_isolated_and_its_batch_mates_are_delivered(
+    make_runtime: Callable[..., Runtime], collector: Collector
+) -> None:
+    runtime = make_runtime(BRIDGE_FLUSH_AT="16")
+    ids = buffer(runtime, 16)
+    collector.poison("m5", "m12")
+    for _ in range(10):  # bounded: halving 16 calls takes at most 4 levels
+        runtime.flusher.flush(force=True)
+        if runtime.outbox.pending() == 0:
+            break
+    assert runtime.outbox.pending() == 0
+    assert set(collector.message_ids()) == ids - {"m5", "m12"}
+    assert len(collector.message_ids()) == 14  # each delivered once
+    entries = list(runtime.dead_letters)
+    assert sorted(c["messageId"] for e in entries for c in e.calls) == ["m12", "m5"]
+    assert all(len(e.calls) == 1 for e in entries)
+    assert all(e.answer is not None and e.answer.startswith("400 ") for e in entries)
 
 
 def test_observers_see_flushing_flushed_and_err(runtime: Runtime, collector: Collector) -> None:
