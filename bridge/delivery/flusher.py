@@ -104,69 +104,30 @@ class Flusher:
                 cap=self.settings.retry_max,
                 retry_after=exc.retry_after,
             )
-            self.outbox.retry_at(batch, time.time() + delay)
-            reason = str(exc.context.get("reason", "retryable"))
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(keys.METRICS, metrics.CALLS_RETRIED.field(), batch.count)
-            pipe.hincrby(
-                keys.METRICS, metrics.BATCHES_FAILED.field(outcome="retry", reason=reason), 1
-            )
-            pipe.execute()
-            self.observers.emit(
-                FlushEvent(
-                    "err",
-                    error=exc.message,
-                    reason=reason,
-                    outcome="retry",
-                    retry_in=round(delay, 3),
-                    payload=batch.calls,
-                    **base,
-                )
-            )
-            return False
+
+            def retry(pipe: Any) -> None:
+                self.outbox.queue_retry_at(pipe, batch, time.time() + delay)
+                pipe.hincrby(keys.METRICS, metrics.CALLS_RETRIED.field(), batch.count)
+
+            return self._failed(batch, base, exc, "retry", retry, retry_in=round(delay, 3))
         except RejectedDelivery as exc:
-            reason = str(exc.context.get("reason", "rejected"))
             if batch.count > 1 and exc.context.get("status") in SPLIT_STATUSES:
                 # One bad call must not take its batch-mates to the dead-letter store:
                 # halve the batch until the refused calls stand alone.
-                pipe = self.redis.pipeline(transaction=True)
-                self.outbox.queue_split(pipe, batch, time.time())
-                pipe.hincrby(
-                    keys.METRICS, metrics.BATCHES_FAILED.field(outcome="split", reason=reason), 1
-                )
-                pipe.execute()
-                self.observers.emit(
-                    FlushEvent(
-                        "err",
-                        error=exc.message,
-                        reason=reason,
-                        outcome="split",
-                        payload=batch.calls,
-                        **base,
-                    )
-                )
-                return False
+                def split(pipe: Any) -> None:
+                    self.outbox.queue_split(pipe, batch, time.time())
+
+                return self._failed(batch, base, exc, "split", split)
+            reason = str(exc.context.get("reason", "rejected"))
             entry = deadletter.calls_entry(
                 orjson.loads(batch.calls), f"rejected: collector answered {reason}", exc.message
             )
-            pipe = self.redis.pipeline(transaction=True)
-            self.outbox.queue_ack(pipe, batch)
-            deadletter.queue_add(pipe, entry)
-            pipe.hincrby(
-                keys.METRICS, metrics.BATCHES_FAILED.field(outcome="dead_letter", reason=reason), 1
-            )
-            pipe.execute()
-            self.observers.emit(
-                FlushEvent(
-                    "err",
-                    error=exc.message,
-                    reason=reason,
-                    outcome="dead_letter",
-                    payload=batch.calls,
-                    **base,
-                )
-            )
-            return False
+
+            def dead_letter(pipe: Any) -> None:
+                self.outbox.queue_ack(pipe, batch)
+                deadletter.queue_add(pipe, entry)
+
+            return self._failed(batch, base, exc, "dead_letter", dead_letter)
         except BaseException:
             # Interrupted (cold shutdown, job timeout): hand the batch back now rather
             # than after its lease; the same bytes go out again.
@@ -190,3 +151,32 @@ class Flusher:
             )
         )
         return True
+
+    def _failed(
+        self,
+        batch: Batch,
+        base: dict[str, Any],
+        exc: RetryableDelivery | RejectedDelivery,
+        outcome: str,
+        record: Callable[[Any], None],
+        **extra: Any,
+    ) -> bool:
+        """Record a failed attempt (``record`` queues what happens to the batch) with its
+        counter in one transaction, then tell the ``err`` observers."""
+        reason = str(exc.context.get("reason", outcome))
+        pipe = self.redis.pipeline(transaction=True)
+        record(pipe)
+        pipe.hincrby(keys.METRICS, metrics.BATCHES_FAILED.field(outcome=outcome, reason=reason), 1)
+        pipe.execute()
+        self.observers.emit(
+            FlushEvent(
+                "err",
+                error=exc.message,
+                reason=reason,
+                outcome=outcome,
+                payload=batch.calls,
+                **base,
+                **extra,
+            )
+        )
+        return False

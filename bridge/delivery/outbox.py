@@ -245,6 +245,10 @@ class Outbox:
         self.queue_ack(pipe, batch)
         return ids
 
+    def queue_retry_at(self, pipe: Any, batch: Batch, when: float) -> None:
+        """Queue on ``pipe`` the next attempt (only if the batch still exists)."""
+        pipe.zadd(keys.BATCHES_DUE, {batch.id: when}, xx=True)
+
     def retry_at(self, batch: Batch, when: float) -> None:
         """Schedule the next attempt (only if the batch still exists)."""
-        self.redis.zadd(keys.BATCHES_DUE, {batch.id: when}, xx=True)
+        self.queue_retry_at(self.redis, batch, when)
