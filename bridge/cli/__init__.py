@@ -7,9 +7,12 @@ Each command group lives in its own module and is imported only when used, so
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from bridge.settings import Settings
 
 #: Command name -> "module:attribute" of its click command.
 COMMANDS = {
@@ -20,6 +23,19 @@ COMMANDS = {
     "dlq": "bridge.cli.dlq:dlq",
     "healthcheck": "bridge.cli.healthcheck:healthcheck",
 }
+
+
+def settings_or_exit() -> Settings:
+    """Settings from the environment, or one ``error:`` line per problem and exit 2."""
+    from bridge.errors import ConfigError
+    from bridge.settings import Settings
+
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(2) from None
 
 
 class LazyGroup(click.Group):

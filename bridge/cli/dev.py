@@ -28,9 +28,8 @@ import httpx
 import yaml
 
 from bridge import processes
-from bridge.errors import ConfigError
+from bridge.cli import settings_or_exit
 from bridge.redis_server import RedisServer, free_port
-from bridge.settings import Settings
 
 #: The sample event ``bridge send`` fires in the printed example.
 SAMPLE = (
@@ -126,12 +125,7 @@ def _wait_ready(url: str, web: Child, timeout: float = 30) -> None:
 )
 def dev(port: int | None, data_dir: Path) -> None:
     """Run Redis, the web app, a worker and a local collector, all on this machine."""
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(2)
+    settings = settings_or_exit()
     port = port or settings.port
     mappings_dir = settings.mappings_dir.resolve()
     if not mappings_dir.is_dir():

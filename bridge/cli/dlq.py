@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import click
 import orjson
 
+from bridge.cli import settings_or_exit
 from bridge.connections import redis_from_settings
 from bridge.delivery.deadletter import DeadLetter, DeadLetters
-from bridge.settings import Settings
 
 
 def _store() -> DeadLetters:
-    return DeadLetters(redis_from_settings(Settings.from_env()))
+    return DeadLetters(redis_from_settings(settings_or_exit()))
 
 
 def _when(ts: float) -> str:

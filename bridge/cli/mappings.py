@@ -15,21 +15,13 @@ from typing import Any, NoReturn
 import click
 import orjson
 
-from bridge.errors import ConfigError, MappingError
+from bridge.cli import settings_or_exit
+from bridge.errors import MappingError
 from bridge.settings import Settings
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        raise SystemExit(2) from None
-
-
 def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
-    settings = _settings()
+    settings = settings_or_exit()
     return (list(paths) if paths else [settings.mappings_dir]), settings
 
 
@@ -119,7 +111,7 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
     from bridge.mappings.engine import load_file
     from bridge.mappings.identity import IdentityStore, ReadOnlyIdentityStore
 
-    settings = _settings()
+    settings = settings_or_exit()
     path = settings.mappings_dir / f"{source}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in settings.mappings_dir.glob("*.yaml"))
