@@ -17,9 +17,9 @@ functions), :mod:`~bridge.mappings.money`, :mod:`~bridge.mappings.identity`,
 
 from __future__ import annotations
 
-from bridge.mappings.engine import Mapping, load_file, load_text
+from bridge.mappings.engine import Mapping, load_file, load_mappings, load_text
 from bridge.mappings.identity import BufferedIdentityStore, IdentityStore, MemoryIdentityStore
-from bridge.mappings.loader import interpolate, load_mappings
+from bridge.mappings.loader import interpolate
 from bridge.mappings.problems import Problem
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.envelope import Envelope
-from bridge.errors import MappingError
+from bridge.errors import ConfigError, MappingError
 from bridge.mappings import spec
 from bridge.mappings.expressions import (
     Expression,
@@ -28,8 +29,9 @@ from bridge.mappings.expressions import (
     current_lookup,
     iso8601,
 )
+from bridge.mappings.fastpath import is_false
 from bridge.mappings.identity import IdentityStore
-from bridge.mappings.loader import Loc, Positions, parse_file, parse_text
+from bridge.mappings.loader import Loc, Positions, mapping_paths, parse_file, parse_text
 from bridge.mappings.problems import Problem
 from bridge.providers import DEFAULT_TOLERANCE, known_providers
 
@@ -47,9 +49,7 @@ Compiled = Any  # Expression | dict[str, Compiled] | list[Compiled]
 
 def truthy(value: Any) -> bool:
     """JMESPath truth: false, null, "", [] and {} are false; everything else is true."""
-    if value is None or value is False:
-        return False
-    return not (isinstance(value, str | list | dict) and len(value) == 0)
+    return not is_false(value)
 
 
 def render(value: Compiled, data: Any) -> Any:
@@ -513,12 +513,10 @@ def source_of(path: Path) -> str:
 def load_file(path: Path, environ: MappingABC[str, str]) -> tuple[Mapping | None, list[Problem]]:
     """Load and compile one mapping file; the mapping is None when there are problems."""
     model, positions, problems = parse_file(path, environ)
-    if model is None:
-        return None, problems
-    mapping, more = compile_model(model, positions, str(path), source_of(path), problems)
-    mapping.path = path
-    problems = problems + more
-    return (None if problems else mapping), problems
+    mapping, problems = _compile(model, positions, problems, str(path), source_of(path))
+    if mapping is not None:
+        mapping.path = path
+    return mapping, problems
 
 
 def load_text(
@@ -526,8 +524,43 @@ def load_text(
 ) -> tuple[Mapping | None, list[Problem]]:
     """Load and compile mapping text (docs examples, tests)."""
     model, positions, problems = parse_text(text, file, environ)
+    return _compile(model, positions, problems, file, source)
+
+
+def _compile(
+    model: spec.MappingFile | None,
+    positions: Positions,
+    problems: list[Problem],
+    file: str,
+    source: str,
+) -> tuple[Mapping | None, list[Problem]]:
     if model is None:
         return None, problems
     mapping, more = compile_model(model, positions, file, source, problems)
     problems = problems + more
     return (None if problems else mapping), problems
+
+
+def load_mappings(
+    directory: Path, environ: MappingABC[str, str] | None = None
+) -> dict[str, Mapping]:
+    """Every mapping in ``directory`` keyed by source (file stem), or ConfigError.
+
+    ``environ`` is what ``${VAR}`` reads: pass ``settings.environ`` (None reads the
+    process environment, at call time).
+    """
+    env: MappingABC[str, str] = os.environ if environ is None else environ
+    if not directory.is_dir():
+        raise ConfigError(
+            "invalid mapping files", [f"{directory}: mappings directory does not exist"]
+        )
+    found: dict[str, Mapping] = {}
+    problems: list[Problem] = []
+    for path in mapping_paths([directory]):
+        mapping, file_problems = load_file(path, env)
+        problems.extend(file_problems)
+        if mapping is not None:
+            found[mapping.source] = mapping
+    if problems:
+        raise ConfigError("invalid mapping files", [str(p) for p in problems])
+    return found

@@ -21,8 +21,8 @@ from jmespath.visitor import TreeInterpreter
 Fn = Callable[[Any], Any]
 
 
-def _is_false(value: Any) -> bool:
-    # JMESPath falsiness, spelled as TreeInterpreter._is_false spells it (0 is true).
+def is_false(value: Any) -> bool:
+    """JMESPath falsiness, spelled as TreeInterpreter._is_false spells it (0 is true)."""
     return value == "" or value == [] or value == {} or value is None or value is False
 
 
@@ -80,7 +80,7 @@ def compile_node(node: dict[str, Any], interpreter: TreeInterpreter) -> Fn:
 
         def either(value: Any) -> Any:
             matched = left(value)
-            return right(value) if _is_false(matched) else matched
+            return right(value) if is_false(matched) else matched
 
         return either
     if kind == "and_expression":
@@ -88,7 +88,7 @@ def compile_node(node: dict[str, Any], interpreter: TreeInterpreter) -> Fn:
 
         def both(value: Any) -> Any:
             matched = left(value)
-            return matched if _is_false(matched) else right(value)
+            return matched if is_false(matched) else right(value)
 
         return both
     if kind == "not_expression":

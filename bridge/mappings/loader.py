@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bridge.errors import ConfigError
 from bridge.mappings.problems import Problem
 from bridge.mappings.spec import MappingFile
 
@@ -263,31 +262,4 @@ def mapping_paths(paths: Iterable[Path]) -> list[Path]:
             )
         else:
             found.append(path)
-    return found
-
-
-def load_mappings(directory: Path, environ: MappingABC[str, str] | None = None) -> dict[str, Any]:
-    """Every mapping in ``directory`` keyed by source (file stem), or ConfigError.
-
-    ``environ`` is what ``${VAR}`` reads: pass ``settings.environ`` (None reads the
-    process environment, at call time).
-    """
-    import os
-
-    from bridge.mappings.engine import load_file
-
-    env: MappingABC[str, str] = os.environ if environ is None else environ
-    if not directory.is_dir():
-        raise ConfigError(
-            "invalid mapping files", [f"{directory}: mappings directory does not exist"]
-        )
-    found: dict[str, Any] = {}
-    problems: list[Problem] = []
-    for path in mapping_paths([directory]):
-        mapping, file_problems = load_file(path, env)
-        problems.extend(file_problems)
-        if mapping is not None:
-            found[mapping.source] = mapping
-    if problems:
-        raise ConfigError("invalid mapping files", [str(p) for p in problems])
     return found
