@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -29,14 +28,13 @@ import yaml
 
 from bridge import processes
 from bridge.cli import settings_or_exit
+from bridge.mappings import interpolate
 from bridge.redis_server import RedisServer, free_port
 
 #: The sample event ``bridge send`` fires in the printed example.
 SAMPLE = (
     Path(__file__).resolve().parent.parent / "samples" / "stripe_checkout_session_completed.json"
 )
-
-_SECRET_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def dev_secret(provider: str) -> str:
@@ -59,10 +57,11 @@ def missing_secrets(mappings_dir: Path, environ: dict[str, str]) -> dict[str, st
         except yaml.YAMLError:
             continue  # the web process reports it with line and column
         secrets = doc.get("secrets", "") if isinstance(doc, dict) else ""
-        text = " ".join(secrets) if isinstance(secrets, list) else str(secrets)
-        for var in _SECRET_VAR.findall(text):
-            if not environ.get(var):
-                found[var] = dev_secret(str(doc.get("provider", "")))
+        text = " ".join(map(str, secrets)) if isinstance(secrets, list) else str(secrets)
+        unset: list[str] = []
+        interpolate(text, environ, unset.append)  # the loader's own ${VAR} rules
+        for var in unset:
+            found[var] = dev_secret(str(doc.get("provider", "")))
     return found
 
 
