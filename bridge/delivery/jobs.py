@@ -20,6 +20,7 @@ from bridge.delivery.deadletter import DeadLetter
 from bridge.delivery.inbox import Claim
 from bridge.delivery.outbox import MAX_CALL_BYTES, encode_items
 from bridge.delivery.runtime import STOPPING, Runtime, get_runtime
+from bridge.drain import enqueue_drain
 from bridge.envelope import Envelope
 from bridge.errors import MappingError, UnknownSource
 from bridge.log import get_logger
@@ -35,9 +36,7 @@ def kick(redis: Redis) -> bool:
     """Enqueue a drain job unless one is already pending (the intake's marker)."""
     if not redis.set(keys.INBOX_KICK, "1", nx=True, ex=keys.INBOX_KICK_TTL):
         return False
-    Queue(keys.QUEUE, connection=redis).enqueue(
-        keys.DRAIN_JOB, job_timeout=300, result_ttl=0, failure_ttl=7 * 24 * 3600
-    )
+    enqueue_drain(Queue(keys.QUEUE, connection=redis))
     return True
 
 

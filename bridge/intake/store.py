@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
 from bridge import keys, metrics
+from bridge.drain import enqueue_drain
 from bridge.envelope import Envelope
 from bridge.errors import StoreUnavailable
 from bridge.log import get_logger
@@ -125,9 +126,7 @@ class EventStore:
         """Enqueue a drain job. The event is already durable: if this fails, the marker
         expires and the next webhook or a worker's sweep kicks again."""
         try:
-            self._queue.enqueue(
-                keys.DRAIN_JOB, job_timeout=300, result_ttl=0, failure_ttl=7 * 24 * 3600
-            )
+            enqueue_drain(self._queue)
         except REDIS_DOWN as exc:
             log.warning("drain_kick_failed", error=type(exc).__name__)
 
