@@ -36,6 +36,12 @@ def dedup(source: str, event_id: str) -> str:
     return f"{PREFIX}:dedup:{source}:{event_id}"
 
 
+def dedup_signed(source: str, digest: str) -> str:
+    """Key remembering the digest of signed content from a provider that does not sign
+    its event id (GitHub): a replay under a new id finds it (lives BRIDGE_DEDUP_TTL)."""
+    return f"{PREFIX}:dedup-signed:{source}:{digest}"
+
+
 def identity(source: str, provider_customer: str) -> str:
     """Key mapping a provider customer id to the user id learned for it."""
     return f"{PREFIX}:identity:{source}:{provider_customer}"
@@ -71,6 +77,11 @@ DLQ = f"{PREFIX}:dlq"
 
 #: Sorted set: dead-letter id -> when it was dead-lettered (for listing in order).
 DLQ_INDEX = f"{PREFIX}:dlq:index"
+
+#: Hash: how drain jobs have been failing: ``failures`` (in a row), ``at`` (Unix s of
+#: the last failure), ``error`` (its reason). Deleted by the next drain job that
+#: succeeds; ``bridge healthcheck --worker`` reports a worker stuck failing from it.
+DRAIN_HEALTH = f"{PREFIX}:drain:health"
 
 #: Import path of the job that sends what is ready (used by follow-ups and tests).
 FLUSH_JOB = "bridge.delivery.jobs.flush_outbox"

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from redis import Redis
 
-from bridge import keys, metrics
+from bridge import codec, keys, metrics
 from bridge.delivery import deadletter
 from bridge.delivery.backoff import backoff_delay
 from bridge.delivery.observers import FlushEvent, Observers
@@ -92,9 +91,10 @@ class Flusher:
             "batch_id": batch.id,
             "calls": batch.count,
             "attempt": batch.attempts,
+            "size": len(batch.calls),
         }
         self.redis.hincrby(keys.METRICS, metrics.BATCH_ATTEMPTS.field(), 1)
-        self.observers.emit(FlushEvent("flushing", size=len(batch.calls), **base))
+        self.observers.emit(FlushEvent("flushing", **base))
         try:
             answer = self.sender.send(batch.calls)
         except RetryableDelivery as exc:
@@ -120,7 +120,7 @@ class Flusher:
                 return self._failed(batch, base, exc, "split", split)
             reason = str(exc.context.get("reason", "rejected"))
             entry = deadletter.calls_entry(
-                orjson.loads(batch.calls), f"rejected: collector answered {reason}", exc.message
+                codec.loads(batch.calls), f"rejected: collector answered {reason}", exc.message
             )
 
             def dead_letter(pipe: Any) -> None:
