@@ -15,9 +15,10 @@ from typing import Any, NoReturn
 import click
 import orjson
 
+from bridge import codec
 from bridge.cli import settings_or_exit
 from bridge.errors import MappingError
-from bridge.settings import Settings
+from bridge.settings import Settings, redact_url
 
 
 def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
@@ -161,19 +162,19 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
     except RedisError as exc:
         _fail(
             "this event needs an identity lookup (a customer id without a userId), "
-            f"but Redis at {_redact(settings.redis_url)} (REDIS_URL) is unreachable: {exc}"
+            f"but Redis at {redact_url(settings.redis_url)} (REDIS_URL) is unreachable: {exc}"
         )
     finally:
         redis.close()
     if as_json:
-        click.echo(orjson.dumps(calls, option=orjson.OPT_INDENT_2).decode())
+        click.echo(_pretty(calls))
         return
     if not calls:
         click.echo(f"{kind}: handled, no calls (no rule's condition holds)")
         return
     for call in calls:
         click.echo(_describe(call))
-        click.echo(orjson.dumps(call, option=orjson.OPT_INDENT_2).decode())
+        click.echo(_pretty(call))
 
 
 def _describe(call: dict[str, Any]) -> str:
@@ -183,13 +184,12 @@ def _describe(call: dict[str, Any]) -> str:
     return click.style(f"# {title}  ({who}, {call['timestamp']})", bold=True)
 
 
-def _redact(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
+def _pretty(value: Any) -> str:
+    """Calls as indented JSON, amounts digit for digit (the text the worker sends)."""
+    try:
+        return codec.dumps(value, indent=True).decode()
+    except MappingError as exc:
+        _fail(f"mapping error: {exc}", code=1)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

@@ -16,7 +16,7 @@ from bridge.intake.state import IntakeState
 from bridge.intake.store import EventStore
 from bridge.mappings import load_mappings
 from bridge.providers import get_provider
-from bridge.settings import Settings
+from bridge.settings import Settings, redact_url
 
 log = logging_setup.get_logger("bridge.intake")
 
@@ -66,13 +66,5 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
         log.exception("unhandled_error", error=type(exc).__name__)
         return jsonify(error="internal error", reason="internal_error"), 500
 
-    log.info("web_started", sources=sorted(mappings), redis=_redacted(settings.redis_url))
+    log.info("web_started", sources=sorted(mappings), redis=redact_url(settings.redis_url))
     return app
-
-
-def _redacted(url: str) -> str:
-    """A Redis URL without its password."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -27,11 +27,13 @@ import time
 from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bridge import codec
 from bridge.envelope import Envelope
 from bridge.errors import MappingError
 from bridge.mappings.engine import Mapping, load_file, source_of, truthy
@@ -165,13 +167,25 @@ def compare(expected: Any, actual: Any, exact: bool, path: str = "calls") -> lis
         for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             out.extend(compare(e, a, exact, f"{path}[{i}]"))
         return out
-    if expected == actual and isinstance(expected, bool) == isinstance(actual, bool):
+    if _same(expected, actual):
         return []
     return [f"{path}: expected {_show(expected)}, got {_show(actual)}"]
 
 
+def _same(expected: Any, actual: Any) -> bool:
+    """Equal, numbers compared exactly: a YAML float means the decimal written in the
+    file (``19.99``), which a Decimal amount must equal digit for digit."""
+    if isinstance(expected, bool) != isinstance(actual, bool):
+        return False
+    if isinstance(expected, float) and isinstance(actual, Decimal):
+        return Decimal(repr(expected)) == actual
+    if isinstance(actual, float) and isinstance(expected, Decimal):
+        return Decimal(repr(actual)) == expected
+    return bool(expected == actual)
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    text = codec.dumps(value).decode() if isinstance(value, Decimal) else repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
 
