@@ -11,6 +11,7 @@ calls it emits with ``expect`` (see docs/mappings.md, "Test cases")::
         id: ...                 # optional: event id (default event.id, else the case name)
         time: ...               # optional: Unix seconds (default event.created, else 0)
         identity: {cus_1: u_1}  # optional: identity store contents before the event
+        claimed: {pi_1: evt_0/r}  # optional: once-claims made by other events before
         match: subset           # subset (default) or exact
         expect: [...]           # the calls, in order; [] = handled, nothing emitted
         ignored: true           # instead of expect: no rule takes this event type
@@ -58,6 +59,10 @@ class Case(BaseModel):
     time: float | None = Field(None, description="Unix seconds (default: `event.created`).")
     identity: dict[str, str] = Field(
         default_factory=dict, description="Identity store before the event: customer -> userId."
+    )
+    claimed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Once-claims before the event: id -> the event/rule that claimed it.",
     )
     match: str = Field("subset", pattern="^(subset|exact)$", description="subset or exact.")
     expect: list[dict[str, Any]] | None = Field(None, description="Expected calls, in order.")
@@ -259,7 +264,7 @@ def run_case(mapping: Mapping, case: Case, file: str, line: int, index: int) -> 
     if not mapping.handles(event_type):
         result.failures.append(f"no rule takes event type {event_type!r}")
         return result
-    store = MemoryIdentityStore(case.identity)
+    store = MemoryIdentityStore(case.identity, case.claimed)
     try:
         result.rules = set(matched_rules(mapping, envelope))
         calls = mapping.evaluate(envelope, store)

@@ -15,6 +15,8 @@ registers these (see ``docs/mappings.md`` for examples):
 ``add/subtract/multiply(a, b)``        arithmetic; null if either side is null
 ``total(array)``                       sum; null if the array is null, empty or has a null
 ``identity(customer)``                 userId learned for a provider customer, or null
+``recall(kind, id)``                   a fact a ``remember:`` rule stored, or null
+``mrr(items, currency)``               monthly recurring revenue of subscription items
 =====================================  ==============================================
 
 Numbers stay exact: ``money()`` returns :class:`~decimal.Decimal` (or ``int``), the
@@ -47,7 +49,7 @@ from redis.exceptions import RedisError
 
 from bridge import codec
 from bridge.errors import MappingError
-from bridge.mappings import money
+from bridge.mappings import money, subscriptions
 from bridge.mappings.fastpath import compile_node
 
 #: The identity lookup the ``identity()`` function uses while an event is evaluated
@@ -276,6 +278,20 @@ class Functions(jmespath.functions.Functions):  # type: ignore[misc]
         if lookup is None:
             raise MappingError("identity(): no identity store available here")
         return lookup(_text(customer))
+
+    @signature({"types": ["string"]}, {"types": ["string", "number", "null"]})
+    def _func_recall(self, kind: str, key: Any) -> str | None:
+        # A fact a `remember:` rule stored: kept in the identity store as "<kind>:<key>".
+        if key is None or key == "":
+            return None
+        lookup = current_lookup.get()
+        if lookup is None:
+            raise MappingError("recall(): no identity store available here")
+        return lookup(f"{kind}:{_text(key)}")
+
+    @signature({"types": ["array", "null"]}, {"types": ["string", "null"]})
+    def _func_mrr(self, items: Any, currency: Any) -> Any:
+        return subscriptions.mrr(items, currency)
 
 
 def _text(value: Any) -> str:

@@ -6,6 +6,14 @@ engine :meth:`~IdentityStore.learn`\\ s that pair, and a later event that names 
 the customer (an invoice, a refund) :meth:`~IdentityStore.resolve`\\ s it. Keys are
 ``bridge.keys.identity(source, customer)``; values never expire (a customer keeps its
 user). Redis errors propagate: the worker retries the job.
+
+The same store keeps two more kinds of facts the mapping language uses:
+
+* **links** (``remember:`` / ``recall()``): ``<kind>:<id>`` -> value, e.g. which invoice
+  a payment intent paid (``order:pi_1`` -> ``in_1``), stored like customers (and
+  buffered with them) because an event that lacks a fact learns it the same way;
+* **once-claims** (``once:``): ``bridge:once:<source>:<key>`` -> the claiming event, set
+  with NX by one atomic script (see :meth:`IdentityStore.claim`), never buffered.
 """
 
 from __future__ import annotations
@@ -15,6 +23,30 @@ from collections.abc import Sequence
 from redis import Redis
 
 from bridge import keys
+
+#: Seconds a once-claim lives: longer than Stripe retries an event (3 days) and than a
+#: year of backfills or replays; after that the same payment could count again.
+ONCE_TTL = 400 * 86400
+
+# Who owns the claim on any of KEYS: the first existing owner, else ARGV[1]; every key
+# not yet claimed is set to that owner (so a later event that names only one of the
+# payment's ids finds the claim). Atomic, so two workers never both win.
+_CLAIM = """
+local owner = ARGV[1]
+for _, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if held then owner = held break end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, owner, 'NX', 'EX', tonumber(ARGV[2]))
+end
+return owner
+"""
+
+
+def once_key(source: str, key: str) -> str:
+    """Redis key of the once-claim on ``key`` (see :meth:`IdentityStore.claim`)."""
+    return f"{keys.PREFIX}:once:{source}:{key}"
 
 
 class IdentityStore:
@@ -39,13 +71,28 @@ class IdentityStore:
             return
         self.redis.mset({keys.identity(source, c): user_id for c in customers})
 
+    def claim(self, source: str, ids: Sequence[str], owner: str) -> str:
+        """Claim ``ids`` (one thing's ids, e.g. a payment's invoice and intent) for
+        ``owner``; returns who owns them: ``owner`` when nobody claimed any of them
+        before (or ``owner`` itself did), else the earlier claimant. Written at once:
+        a claim must be visible to every worker before its calls can be sent."""
+        if not ids:
+            return owner
+        script = self.redis.register_script(_CLAIM)
+        held = script(keys=[once_key(source, i) for i in ids], args=[owner, ONCE_TTL])
+        return held.decode() if isinstance(held, bytes) else str(held)
+
 
 class MemoryIdentityStore(IdentityStore):
     """An identity store held in a dict: for ``bridge mappings test`` and lint, which run
     without Redis. Not for production (nothing is shared between processes)."""
 
-    def __init__(self, pairs: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, pairs: dict[str, str] | None = None, claims: dict[str, str] | None = None
+    ) -> None:
         self.pairs: dict[str, str] = dict(pairs or {})
+        #: once-claims: key -> owner.
+        self.claims: dict[str, str] = dict(claims or {})
 
     def resolve(self, source: str, customers: Sequence[str]) -> str | None:
         for customer in customers:
@@ -56,6 +103,12 @@ class MemoryIdentityStore(IdentityStore):
     def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
         for customer in customers:
             self.pairs[customer] = user_id
+
+    def claim(self, source: str, ids: Sequence[str], owner: str) -> str:
+        held = next((self.claims[i] for i in ids if i in self.claims), owner)
+        for i in ids:
+            self.claims.setdefault(i, held)
+        return held
 
 
 class ReadOnlyIdentityStore(IdentityStore):
@@ -69,6 +122,16 @@ class ReadOnlyIdentityStore(IdentityStore):
 
     def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
         return None
+
+    def claim(self, source: str, ids: Sequence[str], owner: str) -> str:
+        """Who holds the claim, without claiming (a preview counts nothing)."""
+        if not ids:
+            return owner
+        held = self.inner.redis.mget([once_key(source, i) for i in ids])
+        found = next((h for h in held if h), None)
+        if found is None:
+            return owner
+        return found.decode() if isinstance(found, bytes) else str(found)
 
 
 class BufferedIdentityStore(IdentityStore):
@@ -109,6 +172,12 @@ class BufferedIdentityStore(IdentityStore):
     def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
         for customer in customers:
             self.learned[(source, customer)] = user_id
+
+    def claim(self, source: str, ids: Sequence[str], owner: str) -> str:
+        # Never buffered: another worker must see the claim before this chunk's calls
+        # can be sent. A chunk that dies after claiming is mapped again by the same
+        # events, which find their own claim and emit the same calls again.
+        return self.inner.claim(source, ids, owner)
 
     def flush(self) -> None:
         """Write what was learned (one round trip) and forget the chunk's cache."""
