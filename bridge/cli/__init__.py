@@ -7,6 +7,7 @@ Each command group lives in its own module and is imported only when used, so
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -36,6 +37,25 @@ def settings_or_exit() -> Settings:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(2) from None
+
+
+def mappings_dir_or_exit(settings: Settings) -> Path:
+    """The mapping folder, or one ``error:`` line naming BRIDGE_MAPPINGS_DIR and exit 2
+    (instead of a YAML error about a file that does not exist)."""
+    folder = settings.mappings_dir
+    if folder.is_dir():
+        return folder
+    if settings.environ.get("BRIDGE_MAPPINGS_DIR"):
+        message = f"BRIDGE_MAPPINGS_DIR={folder}: the folder does not exist"
+        if not folder.is_absolute():
+            message += f" (in {Path.cwd()})"
+    else:
+        message = (
+            f"no {folder} folder in {Path.cwd()} (BRIDGE_MAPPINGS_DIR is not set): "
+            "run from the repository's root or set BRIDGE_MAPPINGS_DIR"
+        )
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(2)
 
 
 class LazyGroup(click.Group):

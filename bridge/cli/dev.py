@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,9 +26,12 @@ from typing import Any
 import click
 import httpx
 import yaml
+from redis import Redis
+from redis.exceptions import RedisError
 
 from bridge import processes
-from bridge.cli import settings_or_exit
+from bridge.cli import mappings_dir_or_exit, settings_or_exit
+from bridge.delivery.deadletter import DeadLetters
 from bridge.mappings import interpolate
 from bridge.redis_server import RedisServer, free_port
 
@@ -83,6 +87,55 @@ class Child:
             self.process.wait(timeout=5)
 
 
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` (bound as gunicorn binds it, so a
+    socket merely in TIME_WAIT does not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+class DeadLetterWatch:
+    """Prints each new dead-letter entry with its reason (the worker's log only counts
+    them), and the command that shows it in full."""
+
+    def __init__(self, redis_url: str, show_command: str) -> None:
+        self.redis = Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+        self.store = DeadLetters(self.redis)
+        self.show_command = show_command
+        self.seen: set[str] = set()
+
+    def poll(self) -> None:
+        try:
+            for entry_id in self.store.ids():
+                if entry_id in self.seen:
+                    continue
+                self.seen.add(entry_id)
+                entry = self.store.get(entry_id)
+                if entry is None:
+                    continue
+                what = (
+                    f"event {entry.source}/{entry.event_id}"
+                    if entry.kind == "event"
+                    else f"{len(entry.calls)} call(s)"
+                )
+                click.echo(
+                    click.style(f"dead letter {entry_id}", fg="red", bold=True)
+                    + f" ({what}): {entry.reason}\n"
+                    + f"  see it with: {self.show_command} {entry_id}",
+                    err=True,
+                )
+        except RedisError:
+            pass  # stopping, or a hiccup: the next poll catches up
+
+    def close(self) -> None:
+        self.redis.close()
+
+
 @contextmanager
 def _child(name: str, args: list[str], env: dict[str, str]) -> Iterator[Child]:
     bin_dir = Path(sys.executable).parent
@@ -126,12 +179,16 @@ def dev(port: int | None, data_dir: Path) -> None:
     """Run Redis, the web app, a worker and a local collector, all on this machine."""
     settings = settings_or_exit()
     port = port or settings.port
-    mappings_dir = settings.mappings_dir.resolve()
-    if not mappings_dir.is_dir():
-        raise click.ClickException(
-            f"no mappings folder at {mappings_dir}: run from the repository's root or set "
-            "BRIDGE_MAPPINGS_DIR"
+    mappings_dir = mappings_dir_or_exit(settings).resolve()
+    if port_in_use(port):
+        # Checked first: otherwise the banner would be printed (the other instance
+        # answers /readyz) before our web process fails to bind.
+        click.echo(
+            f"error: port {port} on 127.0.0.1 is in use (another bridge dev?): stop it, "
+            "or choose another port with --port or PORT",
+            err=True,
         )
+        raise SystemExit(2)
     data_dir = data_dir.resolve()
     stopping: list[int] = []
 
@@ -185,6 +242,12 @@ def dev(port: int | None, data_dir: Path) -> None:
         _wait_ready(web_url, web)
 
         sources = sorted(p.stem for p in mappings_dir.glob("*.yaml") if ".tests." not in p.name)
+        # Commands are printed with the full path of this environment's ``bridge``: a bare
+        # ``bridge`` may be iproute2's /sbin/bridge when the virtualenv is not active.
+        bridge_bin = Path(sys.executable).parent / "bridge"
+        dlq = f"REDIS_URL={redis.url} {bridge_bin} dlq"
+        watch = DeadLetterWatch(redis.url, f"{dlq} show")
+        stack.callback(watch.close)
         click.echo("")
         click.echo("bridge dev is running")
         click.echo(f"  webhooks      {web_url}/webhooks/<source>  (sources: {', '.join(sources)})")
@@ -202,14 +265,21 @@ def dev(port: int | None, data_dir: Path) -> None:
             click.echo("Send a signed sample Stripe event from another terminal:")
             click.echo(
                 f"  {secret_env}BRIDGE_MAPPINGS_DIR={mappings_dir} "
-                f"{Path(sys.executable).parent / 'bridge'} send stripe {SAMPLE} "
+                f"{bridge_bin} send stripe {SAMPLE} "
                 f"--url {web_url} --new-id"
             )
+        click.echo("")
+        click.echo("Dead letters are printed here as they happen; list them with:")
+        click.echo(f"  {dlq} list")
         click.echo("")
         click.echo("Ctrl-C stops everything.", err=True)
         sys.stdout.flush()
 
+        next_poll = 0.0
         while not stopping:
+            if time.monotonic() >= next_poll:
+                watch.poll()
+                next_poll = time.monotonic() + 1.0
             for child in (web, worker):
                 if child.process.poll() is not None:
                     click.echo(

@@ -16,14 +16,19 @@ import click
 import orjson
 
 from bridge import codec
-from bridge.cli import settings_or_exit
+from bridge.cli import mappings_dir_or_exit, settings_or_exit
 from bridge.errors import MappingError
 from bridge.settings import Settings, redact_url
 
 
 def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
     settings = settings_or_exit()
-    return (list(paths) if paths else [settings.mappings_dir]), settings
+    if not paths:
+        return [mappings_dir_or_exit(settings)], settings
+    for path in paths:
+        if not path.exists():
+            _fail(f"{path}: no such file or folder")
+    return list(paths), settings
 
 
 @click.group()
@@ -113,12 +118,13 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
     from bridge.mappings.identity import IdentityStore, ReadOnlyIdentityStore
 
     settings = settings_or_exit()
-    path = settings.mappings_dir / f"{source}.yaml"
+    mappings_dir = mappings_dir_or_exit(settings)
+    path = mappings_dir / f"{source}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in settings.mappings_dir.glob("*.yaml"))
+        known = sorted(p.stem for p in mappings_dir.glob("*.yaml"))
         known = [k for k in known if not k.endswith(".tests")]
         _fail(
-            f"no mapping for source {source!r} in {settings.mappings_dir} "
+            f"no mapping for source {source!r} in {mappings_dir} "
             f"(known: {', '.join(known) or 'none'})"
         )
     mapping, problems = load_file(path, _Placeholder(settings.environ))

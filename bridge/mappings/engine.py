@@ -643,7 +643,8 @@ def load_mappings(
     env: MappingABC[str, str] = os.environ if environ is None else environ
     if not directory.is_dir():
         raise ConfigError(
-            "invalid mapping files", [f"{directory}: mappings directory does not exist"]
+            "invalid mapping files",
+            [f"BRIDGE_MAPPINGS_DIR={directory}: the mappings folder does not exist"],
         )
     found: dict[str, Mapping] = {}
     problems: list[Problem] = []

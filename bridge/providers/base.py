@@ -85,10 +85,10 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 def check_tolerance(timestamp: float, *, tolerance: int, now: float) -> None:
     """Reject a signed timestamp further than ``tolerance`` seconds from ``now``."""
     if tolerance and abs(now - timestamp) > tolerance:
-        direction = "old" if timestamp < now else "far in the future"
+        direction, gap = ("old", "ago") if timestamp < now else ("far in the future", "ahead")
         raise TimestampOutOfTolerance(
             f"signed timestamp is too {direction} "
-            f"({int(now - timestamp)} s from now, tolerance {tolerance} s)"
+            f"({int(abs(now - timestamp))} s {gap}, tolerance {tolerance} s)"
         )
 
 
