@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import decimal
 import hashlib
+import math
 import operator
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import jmespath
 import jmespath.exceptions
@@ -307,8 +308,32 @@ def _text(value: Any) -> str:
 #: Names of every function an expression may call (standard + bridge's).
 OPTIONS = jmespath.Options(custom_functions=Functions())
 
+
+def _comparable_exactly(x: Any, y: Any) -> tuple[Any, Any]:
+    # A float literal (`19.99`) against a Decimal amount: compare the decimal it was
+    # written as, not the binary float just below it (else 19.99 <= `19.99` is false).
+    if isinstance(x, Decimal) and isinstance(y, float) and math.isfinite(y):
+        return x, _decimal(y)
+    if isinstance(y, Decimal) and isinstance(x, float) and math.isfinite(x):
+        return _decimal(x), y
+    return x, y
+
+
+def _exact_comparator(compare: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda x, y: compare(*_comparable_exactly(x, y))
+
+
+class Interpreter(TreeInterpreter):  # type: ignore[misc]
+    """jmespath's interpreter with comparisons exact between Decimal and float."""
+
+    COMPARATOR_FUNC: ClassVar[dict[str, Callable[[Any, Any], Any]]] = {
+        name: _exact_comparator(compare)
+        for name, compare in TreeInterpreter.COMPARATOR_FUNC.items()
+    }
+
+
 #: One interpreter for every expression (jmespath builds one per search otherwise).
-INTERPRETER = TreeInterpreter(OPTIONS)
+INTERPRETER = Interpreter(OPTIONS)
 
 #: Names of every function an expression may call (standard + bridge's).
 FUNCTION_NAMES: frozenset[str] = frozenset(Functions.FUNCTION_TABLE)

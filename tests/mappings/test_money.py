@@ -125,6 +125,17 @@ def test_money_in_an_expression_is_exact() -> None:
     assert ev("concat(money(a, c), ' ', upper(c))", data) == "19.99 USD"
 
 
+def test_comparisons_with_float_literals_are_exact() -> None:
+    # The literal `19.99` is a binary float just below 19.99; an amount of exactly 19.99
+    # must still be <= it and == it, in plain expressions and inside filters.
+    data = {"a": 1999, "c": "usd", "items": [{"amount": 1999}, {"amount": 2000}]}
+    assert ev("money(a, c) == `19.99`", data) is True
+    assert ev("money(a, c) <= `19.99`", data) is True
+    assert ev("money(a, c) > `19.99`", data) is False
+    assert ev("length(items[?money(amount, 'usd') <= `19.99`])", data) == 1
+    assert ev("length(items[?money(amount, 'usd') == `20.0`])", data) == 1
+
+
 def test_arithmetic_that_cannot_be_exact_is_a_mapping_error() -> None:
     with pytest.raises(MappingError, match="no exact result"):
         ev("add(to_number('1e400'), `1`)")  # 401 digits
