@@ -63,7 +63,7 @@ REDIS_UNAVAILABLE = (
 )
 
 #: Error replies (first word) that are outages too but have no class of their own.
-REDIS_UNAVAILABLE_REPLIES = ("MISCONF", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY")
+REDIS_UNAVAILABLE_REPLIES = ("OOM", "MISCONF", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY")
 
 #: Seconds a failed drain job makes the next one wait (doubling per failure in a row,
 #: up to :data:`DRAIN_BACKOFF_MAX`), so a failure never becomes a storm of failed jobs.
@@ -79,7 +79,13 @@ def redis_unavailable(exc: BaseException) -> bool:
     later, never dead-lettered. Any other failure is about the data being processed."""
     if isinstance(exc, REDIS_UNAVAILABLE):
         return True
-    return isinstance(exc, ResponseError) and str(exc).startswith(REDIS_UNAVAILABLE_REPLIES)
+    if not isinstance(exc, ResponseError):
+        return False
+    message = str(exc)
+    # Inside a script the refusal comes wrapped: "Error running script ...: -OOM ...".
+    return message.startswith(REDIS_UNAVAILABLE_REPLIES) or any(
+        f"-{reply} " in message for reply in REDIS_UNAVAILABLE_REPLIES
+    )
 
 
 def map_events(
