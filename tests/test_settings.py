@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from bridge.errors import ConfigError
+from bridge.intake import create_app
 from bridge.settings import Settings, redact_url
+from tests.conftest import ROOT
 
 
 def test_defaults_follow_the_brief() -> None:
@@ -103,3 +107,20 @@ def test_a_malformed_redis_url_is_not_echoed_with_its_password(url: str) -> None
     assert "ss-w0rd" not in text
     assert "p@ss" not in text
     assert "@cache" in text  # where it points is still shown
+
+
+def test_the_web_process_logs_the_redis_url_without_its_password() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://:p@ss-w0rd@127.0.0.1:1/0",  # "@" in the password
+            "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
+            "STRIPE_WEBHOOK_SECRET": "whsec_a",
+            "GITHUB_WEBHOOK_SECRET": "g",
+            "CLERK_WEBHOOK_SECRET": "whsec_Yw==",
+            "BRIDGE_LOG_FORMAT": "json",
+        }
+    )
+    logs = io.StringIO()
+    create_app(settings, log_stream=logs)
+    assert '"redis":"redis://:***@127.0.0.1:1/0"' in logs.getvalue()
+    assert "w0rd" not in logs.getvalue()
