@@ -168,6 +168,13 @@ class Functions(jmespath.functions.Functions):  # type: ignore[misc]
             return None
         return number if number.is_finite() else None
 
+    @signature({"types": ["array", "string"]}, {"types": []})
+    def _func_contains(self, subject: Any, search: Any) -> bool:
+        if isinstance(subject, str):
+            return search in subject
+        # `0.05` (a float literal) is in a list of Decimal amounts holding 0.05.
+        return any(a == b for a, b in (_comparable_exactly(item, search) for item in subject))
+
     @signature({"types": ["array-number"]})
     def _func_sum(self, values: list[Any]) -> Number:
         result: Number = 0

@@ -134,6 +134,7 @@ def test_comparisons_with_float_literals_are_exact() -> None:
     assert ev("money(a, c) > `19.99`", data) is False
     assert ev("length(items[?money(amount, 'usd') <= `19.99`])", data) == 1
     assert ev("length(items[?money(amount, 'usd') == `20.0`])", data) == 1
+    assert ev("contains(items[].money(amount, 'usd'), `19.99`)", data) is True
 
 
 def test_arithmetic_that_cannot_be_exact_is_a_mapping_error() -> None:
