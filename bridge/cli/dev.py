@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,13 @@ class DeadLetterWatch:
         self.store = DeadLetters(self.redis)
         self.show_command = show_command
         self.seen: set[str] = set()
+
+    def skip_existing(self) -> int:
+        """Mark the entries already stored (earlier runs: the data dir persists) as seen;
+        returns how many there are."""
+        with suppress(RedisError):
+            self.seen.update(self.store.ids())
+        return len(self.seen)
 
     def poll(self) -> None:
         try:
@@ -268,9 +275,10 @@ def dev(port: int | None, data_dir: Path) -> None:
                 f"{bridge_bin} send stripe {SAMPLE} "
                 f"--url {web_url} --new-id"
             )
+        earlier = watch.skip_existing()
         click.echo("")
         click.echo("Dead letters are printed here as they happen; list them with:")
-        click.echo(f"  {dlq} list")
+        click.echo(f"  {dlq} list" + (f"   ({earlier} from earlier runs)" if earlier else ""))
         click.echo("")
         click.echo("Ctrl-C stops everything.", err=True)
         sys.stdout.flush()
