@@ -27,6 +27,7 @@ from bridge.mappings.expressions import (
     Expression,
     ExpressionError,
     compile_value,
+    current_counted,
     current_lookup,
     iso8601,
 )
@@ -205,6 +206,9 @@ class Mapping:
         calls: list[dict[str, Any]] = []
         claims: list[tuple[CompiledRule, list[str], list[dict[str, Any]]]] = []
         token = current_lookup.set(lambda c: identity.resolve(self.source, [_ns(account, c)]))
+        counted = current_counted.set(
+            lambda k: _un_ns(account, identity.counted(self.source, _ns(account, k)))
+        )
         try:
             for rule in rules:
                 if rule.when is not None and not truthy(
@@ -231,7 +235,8 @@ class Mapping:
             # map (a dead letter) must not hold a claim that keeps its payment from
             # counting. A once-rule's `remember` facts are the winner's only.
             for rule, ids, built in claims:
-                owner = f"{envelope.id}/{rule.name}"
+                # What it is counted as (its first id: the calls' messageId), and by whom.
+                owner = f"{ids[0]}\t{envelope.id}/{rule.name}"
                 if identity.claim(self.source, ids, owner) != owner:
                     drop = {id(c) for c in built}
                     calls = [c for c in calls if id(c) not in drop]
@@ -239,6 +244,7 @@ class Mapping:
                     self._remember(rule, body, identity, account)
         finally:
             current_lookup.reset(token)
+            current_counted.reset(counted)
         return calls
 
     def _remember(
@@ -371,6 +377,12 @@ class Mapping:
 
 def _ns(account: str | None, customer: str) -> str:
     return customer if account is None else f"{account}/{customer}"
+
+
+def _un_ns(account: str | None, key: str | None) -> str | None:
+    if key is None or account is None:
+        return key
+    return key.removeprefix(f"{account}/")
 
 
 def _search(expr: Expression, body: Any, where: str) -> Any:

@@ -16,6 +16,7 @@ registers these (see ``docs/mappings.md`` for examples):
 ``total(array)``                       sum; null if the array is null, empty or has a null
 ``identity(customer)``                 userId learned for a provider customer, or null
 ``recall(kind, id)``                   a fact a ``remember:`` rule stored, or null
+``counted(id)``                        what a ``once:`` claim on ``id`` counted it as, or null
 ``mrr(items, currency)``               monthly recurring revenue of subscription items
 =====================================  ==============================================
 
@@ -57,6 +58,11 @@ from bridge.mappings.fastpath import compile_node
 #: (set by the engine around each evaluation; unset in lint).
 current_lookup: ContextVar[Callable[[str], str | None] | None] = ContextVar(
     "bridge_identity_lookup", default=None
+)
+
+#: The once-claim lookup ``counted()`` uses (set by the engine like current_lookup).
+current_counted: ContextVar[Callable[[str], str | None] | None] = ContextVar(
+    "bridge_counted_lookup", default=None
 )
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
@@ -296,6 +302,16 @@ class Functions(jmespath.functions.Functions):  # type: ignore[misc]
         if lookup is None:
             raise MappingError("recall(): no identity store available here")
         return lookup(f"{kind}:{_text(key)}")
+
+    @signature({"types": ["string", "number", "null"]})
+    def _func_counted(self, key: Any) -> str | None:
+        # The first `once:` id of the claim holding `key`: what its thing was counted as.
+        if key is None or key == "":
+            return None
+        lookup = current_counted.get()
+        if lookup is None:
+            raise MappingError("counted(): no claim store available here")
+        return lookup(_text(key))
 
     @signature({"types": ["array", "null"]}, {"types": ["string", "null"]})
     def _func_mrr(self, items: Any, currency: Any) -> Any:

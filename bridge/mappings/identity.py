@@ -12,8 +12,10 @@ The same store keeps two more kinds of facts the mapping language uses:
 * **links** (``remember:`` / ``recall()``): ``<kind>:<id>`` -> value, e.g. which invoice
   a payment intent paid (``order:pi_1`` -> ``in_1``), stored like customers (and
   buffered with them) because an event that lacks a fact learns it the same way;
-* **once-claims** (``once:``): ``bridge:once:<source>:<key>`` -> the claiming event, set
-  with NX by one atomic script (see :meth:`IdentityStore.claim`), never buffered.
+* **once-claims** (``once:``): ``bridge:once:<source>:<key>`` -> ``<counted as>\t<event>/
+  <rule>`` (what the thing was counted as: the claimant's first once-id; read back with
+  ``counted()``), set with NX by one atomic script (see :meth:`IdentityStore.claim`),
+  never buffered.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ def once_key(source: str, key: str) -> str:
     return f"{keys.PREFIX}:once:{source}:{key}"
 
 
+def counted_as(claim: str | bytes | None) -> str | None:
+    """What a claim value says its thing was counted as (the part before the tab)."""
+    if not claim:
+        return None
+    text = claim.decode() if isinstance(claim, bytes) else claim
+    return text.split("\t", 1)[0]
+
+
 class IdentityStore:
     """Customer -> userId pairs kept in Redis."""
 
@@ -82,6 +92,10 @@ class IdentityStore:
         held = script(keys=[once_key(source, i) for i in ids], args=[owner, ONCE_TTL])
         return held.decode() if isinstance(held, bytes) else str(held)
 
+    def counted(self, source: str, key: str) -> str | None:
+        """What the once-claim on ``key`` counted its thing as, or None (unclaimed)."""
+        return counted_as(self.redis.get(once_key(source, key)))
+
 
 class MemoryIdentityStore(IdentityStore):
     """An identity store held in a dict: for ``bridge mappings test`` and lint, which run
@@ -91,8 +105,11 @@ class MemoryIdentityStore(IdentityStore):
         self, pairs: dict[str, str] | None = None, claims: dict[str, str] | None = None
     ) -> None:
         self.pairs: dict[str, str] = dict(pairs or {})
-        #: once-claims: key -> owner.
-        self.claims: dict[str, str] = dict(claims or {})
+        #: once-claims: key -> claim value; ``claims`` gives id -> what an earlier event
+        #: counted it as.
+        self.claims: dict[str, str] = {
+            k: f"{v}\t(an earlier event)" for k, v in (claims or {}).items()
+        }
 
     def resolve(self, source: str, customers: Sequence[str]) -> str | None:
         for customer in customers:
@@ -109,6 +126,9 @@ class MemoryIdentityStore(IdentityStore):
         for i in ids:
             self.claims.setdefault(i, held)
         return held
+
+    def counted(self, source: str, key: str) -> str | None:
+        return counted_as(self.claims.get(key))
 
 
 class ReadOnlyIdentityStore(IdentityStore):
@@ -127,6 +147,9 @@ class ReadOnlyIdentityStore(IdentityStore):
         """Claims nothing and reads nothing: a preview shows the calls an event maps to
         as the first event of its payment (and needs no Redis for it)."""
         return owner
+
+    def counted(self, source: str, key: str) -> str | None:
+        return self.inner.counted(source, key)
 
 
 class BufferedIdentityStore(IdentityStore):
@@ -173,6 +196,9 @@ class BufferedIdentityStore(IdentityStore):
         # can be sent. A chunk that dies after claiming is mapped again by the same
         # events, which find their own claim and emit the same calls again.
         return self.inner.claim(source, ids, owner)
+
+    def counted(self, source: str, key: str) -> str | None:
+        return self.inner.counted(source, key)  # claims change under a chunk: no cache
 
     def flush(self) -> None:
         """Write what was learned (one round trip) and forget the chunk's cache."""
