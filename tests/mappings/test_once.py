@@ -128,6 +128,45 @@ def test_a_preview_shows_the_calls_and_claims_nothing(shop: Any, redis: Redis) -
     assert redis.get(once_key("shop", "p1")) is None
 
 
+CONNECT = """\
+provider: stripe
+secrets: s
+options:
+  account: {from: account, action: tag}
+identity:
+  customer: data.customer
+rules:
+  - name: paid
+    on: payment.paid
+    once: data.payment
+    emit:
+      - {type: track, event: Order Completed, properties: {order_id: data.payment}}
+  - name: refund
+    on: refund
+    emit:
+      - {type: track, event: Order Refunded, properties: {order_id: "counted(data.payment)"}}
+"""
+
+
+def test_connected_accounts_count_their_own_payments(redis: Redis) -> None:
+    mapping, problems = load_text(CONNECT, "shop", {})
+    assert mapping is not None, problems
+    store = IdentityStore(redis)
+
+    def event(event_id: str, event_type: str, account: str) -> Envelope:
+        body = {"id": event_id, "account": account, "data": {"customer": "c", "payment": "p1"}}
+        return Envelope("shop", event_id, event_type, 1700000000.0, 0.0, body)
+
+    # The same payment id in two accounts: two payments.
+    assert mapping.evaluate(event("e1", "payment.paid", "acct_a"), store)
+    assert mapping.evaluate(event("e2", "payment.paid", "acct_b"), store)
+    assert mapping.evaluate(event("e3", "payment.paid", "acct_a"), store) == []
+    assert redis.get(once_key("shop", "acct_a/p1")) == b"acct_a/p1\te1/paid"
+    # counted() answers within the account, without its prefix.
+    refund = mapping.evaluate(event("e4", "refund", "acct_b"), store)
+    assert refund[0]["properties"] == {"order_id": "p1"}
+
+
 # --- one Stripe payment through the worker's mapping path ---------------------------------
 
 CUSTOMER = "cus_once"
