@@ -11,6 +11,7 @@ line. Ctrl-C (or SIGTERM) stops everything, workers first handing back their wor
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 import httpx
@@ -143,6 +144,24 @@ class DeadLetterWatch:
         self.redis.close()
 
 
+def _lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """Hold ``data_dir`` for this process (released when it exits): two Redis servers
+    appending to one AOF would corrupt it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / ".lock").open("wb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        click.echo(
+            f"error: {data_dir} is in use by another bridge dev: stop it, or give this one "
+            "its own --data-dir",
+            err=True,
+        )
+        raise SystemExit(2) from None
+    return handle
+
+
 @contextmanager
 def _child(name: str, args: list[str], env: dict[str, str]) -> Iterator[Child]:
     bin_dir = Path(sys.executable).parent
@@ -197,6 +216,7 @@ def dev(port: int | None, data_dir: Path) -> None:
         )
         raise SystemExit(2)
     data_dir = data_dir.resolve()
+    lock = _lock_data_dir(data_dir)
     stopping: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -206,6 +226,7 @@ def dev(port: int | None, data_dir: Path) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
     with ExitStack() as stack:
+        stack.callback(lock.close)  # last: after Redis has stopped
         redis = RedisServer(data_dir / "redis").start()
         stack.callback(redis.stop)
         env = {

@@ -1,5 +1,6 @@
-"""What a new user hit with ``bridge dev``: a second instance on a busy port, a dead
-letter without its reason, and Ctrl-C stopping Redis under the worker.
+"""What a new user hit with ``bridge dev``: a second instance on a busy port (or on the
+same data dir), a dead letter without its reason, and Ctrl-C stopping Redis under the
+worker.
 
 One ``bridge dev`` (the console script, as ./scripts/dev execs it) on a mapping folder
 of the test's own, started as a terminal starts a foreground job: in its own process
@@ -79,6 +80,20 @@ def test_dev_port_check_dead_letter_reason_and_ctrl_c(tmp_path: Path) -> None:
         assert f"port {port} on 127.0.0.1 is in use" in second.stderr
         assert "bridge dev is running" not in second.stdout + second.stderr
         assert not (tmp_path / "2").exists()  # nothing was started
+
+        # Nor may a second one share the data dir (two Redis servers on one AOF file).
+        same_dir = subprocess.run(
+            [str(BIN / "bridge"), "dev", "--port", str(free_port()), "--data-dir", str(data)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert same_dir.returncode == 2
+        assert f"{data} is in use by another bridge dev" in same_dir.stderr
+        assert "bridge dev is running" not in same_dir.stdout + same_dir.stderr
 
         # An event whose currency is unknown is dead-lettered, and dev says why.
         event = {
