@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -272,7 +273,12 @@ def dev(port: int | None, data_dir: Path) -> None:
         sources = sorted(p.stem for p in mappings_dir.glob("*.yaml") if ".tests." not in p.name)
         # Commands are printed with the full path of this environment's ``bridge``: a bare
         # ``bridge`` may be iproute2's /sbin/bridge when the virtualenv is not active.
-        bridge_bin = Path(sys.executable).parent / "bridge"
+        script = Path(sys.executable).parent / "bridge"
+        bridge_bin = (
+            shlex.quote(str(script))
+            if script.exists()
+            else f"{shlex.quote(sys.executable)} -m bridge"
+        )
         dlq = f"REDIS_URL={redis.url} {bridge_bin} dlq"
         watch = DeadLetterWatch(redis.url, f"{dlq} show")
         stack.callback(watch.close)
