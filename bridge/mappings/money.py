@@ -11,9 +11,9 @@ fils for KWD). :func:`to_decimal` divides by ``10 ** exponent``, exactly:
   API (``100`` is 1 króna) although ISO and the card networks made it zero-decimal.
   HUF and TWD are two-decimal for charges (ISO agrees; only *payouts* are whole
   units, still written as multiples of 100). UGX is zero-decimal (ISO agrees). The
-  three-decimal currencies (BHD, JOD, KWD, OMR, TND) are ISO's. GitHub and the
-  Standard Webhooks senders use ISO minor units, which these exceptions do not touch
-  for any currency they bill in;
+  three-decimal currencies (BHD, JOD, KWD, OMR, TND) are ISO's. The exceptions apply
+  to every source: the other shipped mappings (GitHub) only bill USD cents, and a
+  mapping for a provider whose ISK or MGA amounts follow ISO would need its own rule;
 - :data:`WITHDRAWN` keeps codes that ISO has withdrawn but that providers still send
   (Stripe still names the São Tomé dobra ``std`` and accepted ``ang`` until its
   replacement by XCG): their exponents are those of ISO 4217's list of historic
