@@ -27,6 +27,10 @@ INBOX_KICK_TTL = 5
 #: imports the delivery code).
 DRAIN_JOB = "bridge.delivery.jobs.drain_inbox"
 
+#: Key ``GET /readyz`` writes (with a short TTL) to learn that Redis takes writes, not
+#: only that it answers: a full or read-only Redis answers PING but refuses events.
+READY_PROBE = f"{PREFIX}:readyz"
+
 #: Hash of cluster-wide counters and histogram buckets rendered by ``GET /metrics``.
 METRICS = f"{PREFIX}:metrics"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from bridge.errors import ConfigError
-from bridge.providers.base import DEFAULT_TOLERANCE, Provider, VerifiedEvent
+from bridge.providers.base import DEFAULT_TOLERANCE, Provider, VerifiedEvent, verify_closed
 from bridge.providers.github import GitHubProvider
 from bridge.providers.standard_webhooks import StandardWebhooksProvider
 from bridge.providers.stripe import StripeProvider
@@ -21,6 +21,7 @@ __all__ = [
     "get_provider",
     "known_providers",
     "register",
+    "verify_closed",
 ]
 
 _REGISTRY: dict[str, type[Provider]] = {}

@@ -4,6 +4,10 @@
 Secrets are ``whsec_<base64>``. The maintained ``standardwebhooks`` package decodes the
 secret and computes the signature; the tolerance is ours (the package fixes it at 5
 minutes) and the comparison is constant-time. See https://www.standardwebhooks.com/.
+
+``webhook-id`` is part of the signed content, so deduplicating on it stops replays;
+``webhook-timestamp`` must be plain decimal seconds (at most 11 digits, so it is
+always a valid date for the signer).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -37,6 +42,9 @@ def _webhook(secret: str) -> Webhook | None:
         return None
 
 
+_SECONDS = re.compile(r"[0-9]{1,11}")
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     return headers.get(f"webhook-{name}") or headers.get(f"svix-{name}")
 
@@ -61,6 +69,8 @@ class StandardWebhooksProvider:
     """Any sender that follows the Standard Webhooks specification."""
 
     identifier: ClassVar[str] = "standard-webhooks"
+    #: ``webhook-id`` is signed (``id.timestamp.body``).
+    signs_event_id: ClassVar[bool] = True
 
     def verify(
         self,
@@ -80,12 +90,11 @@ class StandardWebhooksProvider:
                 "missing webhook-id, webhook-timestamp or webhook-signature header",
                 reason="missing_signature",
             )
-        try:
-            timestamp = int(stamp)
-        except ValueError:
+        if not _SECONDS.fullmatch(stamp):
             raise SignatureError(
-                "webhook-timestamp is not an integer", reason="malformed_signature"
-            ) from None
+                "webhook-timestamp is not decimal Unix seconds", reason="malformed_signature"
+            )
+        timestamp = int(stamp)
         candidates = _signatures(signature)
         if not candidates:
             raise SignatureError(
