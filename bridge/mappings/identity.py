@@ -64,6 +64,7 @@ class IdentityStore:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._claim = redis.register_script(_CLAIM)  # hashed once, sent by EVALSHA
 
     def resolve(self, source: str, customers: Sequence[str]) -> str | None:
         """The userId learned for the first of ``customers`` that has one."""
@@ -88,8 +89,7 @@ class IdentityStore:
         a claim must be visible to every worker before its calls can be sent."""
         if not ids:
             return owner
-        script = self.redis.register_script(_CLAIM)
-        held = script(keys=[once_key(source, i) for i in ids], args=[owner, ONCE_TTL])
+        held = self._claim(keys=[once_key(source, i) for i in ids], args=[owner, ONCE_TTL])
         return held.decode() if isinstance(held, bytes) else str(held)
 
     def counted(self, source: str, key: str) -> str | None:
