@@ -261,7 +261,7 @@ class Mapping:
                 key = _search(expr, body, f"{where}.key")
                 if truthy(key):
                     ids.append(_ns(account, f"{kind}:{_scalar_text(key, where + '.key')}"))
-            store.learn(self.source, ids, text)
+            store.remember(self.source, ids, text)
 
     def _once_ids(self, rule: CompiledRule, body: Any, account: str | None) -> list[str]:
         where = f"rule {rule.name!r}: once"

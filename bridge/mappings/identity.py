@@ -9,9 +9,10 @@ user). Redis errors propagate: the worker retries the job.
 
 The same store keeps two more kinds of facts the mapping language uses:
 
-* **links** (``remember:`` / ``recall()``): ``<kind>:<id>`` -> value, e.g. which invoice
-  a payment intent paid (``order:pi_1`` -> ``in_1``), stored like customers (and
-  buffered with them) because an event that lacks a fact learns it the same way;
+* **facts** (``remember:`` / ``recall()``): ``<kind>:<id>`` -> value, e.g. which invoice
+  a payment intent paid (``invoice:pi_1`` -> ``in_1``), stored beside the customers (and
+  buffered with them) because an event that lacks a fact looks it up the same way; they
+  are about payments, not people, so they expire after :data:`FACT_TTL`;
 * **once-claims** (``once:``): ``bridge:once:<source>:<key>`` -> ``<counted as>\t<event>/
   <rule>`` (what the thing was counted as: the claimant's first once-id; read back with
   ``counted()``), set with NX by one atomic script (see :meth:`IdentityStore.claim`),
@@ -29,6 +30,9 @@ from bridge import keys
 #: Seconds a once-claim lives: longer than Stripe retries an event (3 days) and than a
 #: year of backfills or replays; after that the same payment could count again.
 ONCE_TTL = 400 * 86400
+
+#: Seconds a remembered fact lives (a refund a year later still finds its invoice).
+FACT_TTL = ONCE_TTL
 
 # Who owns the claim on any of KEYS: the first existing owner, else ARGV[1]; every key
 # not yet claimed is set to that owner (so a later event that names only one of the
@@ -82,6 +86,16 @@ class IdentityStore:
             return
         self.redis.mset({keys.identity(source, c): user_id for c in customers})
 
+    def remember(self, source: str, ids: Sequence[str], value: str) -> None:
+        """Remember the fact ``value`` about each of ``ids`` (``<kind>:<id>``) for
+        FACT_TTL; :meth:`resolve` reads it back (``recall()``)."""
+        if not ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for i in ids:
+            pipe.set(keys.identity(source, i), value, ex=FACT_TTL)
+        pipe.execute()
+
     def claim(self, source: str, ids: Sequence[str], owner: str) -> str:
         """Claim ``ids`` (one thing's ids, e.g. a payment's invoice and intent) for
         ``owner``; returns who owns them: ``owner`` when nobody claimed any of them
@@ -121,6 +135,9 @@ class MemoryIdentityStore(IdentityStore):
         for customer in customers:
             self.pairs[customer] = user_id
 
+    def remember(self, source: str, ids: Sequence[str], value: str) -> None:
+        self.learn(source, ids, value)
+
     def claim(self, source: str, ids: Sequence[str], owner: str) -> str:
         held = next((self.claims[i] for i in ids if i in self.claims), owner)
         for i in ids:
@@ -141,6 +158,9 @@ class ReadOnlyIdentityStore(IdentityStore):
         return self.inner.resolve(source, customers)
 
     def learn(self, source: str, customers: Sequence[str], user_id: str) -> None:
+        return None
+
+    def remember(self, source: str, ids: Sequence[str], value: str) -> None:
         return None
 
     def claim(self, source: str, ids: Sequence[str], owner: str) -> str:
@@ -167,6 +187,8 @@ class BufferedIdentityStore(IdentityStore):
         self.inner = inner
         self.redis = inner.redis
         self.learned: dict[tuple[str, str], str] = {}
+        #: The keys of ``learned`` that are facts (``remember``: written with a TTL).
+        self.facts: set[tuple[str, str]] = set()
         #: What Redis answered for each customer asked about (None: nothing known).
         self.known: dict[tuple[str, str], str | None] = {}
 
@@ -191,6 +213,11 @@ class BufferedIdentityStore(IdentityStore):
         for customer in customers:
             self.learned[(source, customer)] = user_id
 
+    def remember(self, source: str, ids: Sequence[str], value: str) -> None:
+        for i in ids:
+            self.learned[(source, i)] = value
+            self.facts.add((source, i))
+
     def claim(self, source: str, ids: Sequence[str], owner: str) -> str:
         # Never buffered: another worker must see the claim before this chunk's calls
         # can be sent. A chunk that dies after claiming is mapped again by the same
@@ -202,7 +229,18 @@ class BufferedIdentityStore(IdentityStore):
 
     def flush(self) -> None:
         """Write what was learned (one round trip) and forget the chunk's cache."""
-        if self.learned:
-            self.redis.mset({keys.identity(s, c): u for (s, c), u in self.learned.items()})
-            self.learned.clear()
+        pairs = {
+            keys.identity(s, c): u for (s, c), u in self.learned.items() if (s, c) not in self.facts
+        }
+        if pairs and not self.facts:
+            self.redis.mset(pairs)
+        elif self.learned:  # still one round trip: facts need SET ... EX each
+            pipe = self.redis.pipeline(transaction=False)
+            if pairs:
+                pipe.mset(pairs)
+            for s, i in self.facts:
+                pipe.set(keys.identity(s, i), self.learned[(s, i)], ex=FACT_TTL)
+            pipe.execute()
+        self.learned.clear()
+        self.facts.clear()
         self.known.clear()

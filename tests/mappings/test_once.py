@@ -24,7 +24,7 @@ from bridge.delivery.inbox import Claim
 from bridge.delivery.runtime import Runtime
 from bridge.envelope import Envelope
 from bridge.mappings import IdentityStore, MemoryIdentityStore, load_text
-from bridge.mappings.identity import BufferedIdentityStore, once_key
+from bridge.mappings.identity import FACT_TTL, BufferedIdentityStore, once_key
 from tests.conftest import ROOT
 from tests.delivery import support
 
@@ -106,6 +106,8 @@ def test_remember_and_recall(shop: Any, redis: Redis) -> None:
     assert refund[0]["properties"] == {"order_id": "o9"}  # read back within the chunk
     store.flush()
     assert redis.get("bridge:identity:shop:order:p9") == b"o9"
+    # Facts are about payments, not people: they expire (a customer's user does not).
+    assert 0 < redis.ttl("bridge:identity:shop:order:p9") <= FACT_TTL
     unknown = shop.evaluate(shop_event("e3", "refund", payment="p0"), IdentityStore(redis))
     assert unknown[0]["properties"] == {"order_id": "p0"}
 
