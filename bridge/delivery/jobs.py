@@ -14,20 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import (
-    ClusterDownError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    RedisError,
-    ResponseError,
-    TryAgainError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 
 from bridge import keys, metrics
-from bridge.delivery import deadletter
+from bridge.delivery import deadletter, outage
 from bridge.delivery.deadletter import DeadLetter
 from bridge.delivery.inbox import Claim
 from bridge.delivery.outbox import MAX_CALL_BYTES, encode_items
@@ -52,40 +43,12 @@ def kick(redis: Redis) -> bool:
     return True
 
 
-#: Redis errors that are outages rather than facts about an event.
-REDIS_UNAVAILABLE = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    ClusterDownError,
-    TryAgainError,
-)
-
-#: Error replies (first word) that are outages too but have no class of their own.
-REDIS_UNAVAILABLE_REPLIES = ("OOM", "MISCONF", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY")
-
 #: Seconds a failed drain job makes the next one wait (doubling per failure in a row,
 #: up to :data:`DRAIN_BACKOFF_MAX`), so a failure never becomes a storm of failed jobs.
 DRAIN_BACKOFF_BASE = 1.0
 
 #: Longest wait between two drain jobs while they keep failing, seconds.
 DRAIN_BACKOFF_MAX = 60.0
-
-
-def redis_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means Redis cannot take work right now (down, timing out, loading,
-    full under ``noeviction``, read-only, busy): the work is handed back and retried
-    later, never dead-lettered. Any other failure is about the data being processed."""
-    if isinstance(exc, REDIS_UNAVAILABLE):
-        return True
-    if not isinstance(exc, ResponseError):
-        return False
-    message = str(exc)
-    # Inside a script the refusal comes wrapped: "Error running script ...: -OOM ...".
-    return message.startswith(REDIS_UNAVAILABLE_REPLIES) or any(
-        f"-{reply} " in message for reply in REDIS_UNAVAILABLE_REPLIES
-    )
 
 
 def map_events(
@@ -155,7 +118,7 @@ def _bisect(
     try:
         items, dead = map_events(runtime, events, counted)
     except Exception as exc:
-        if redis_unavailable(exc):
+        if outage.unavailable(exc):
             raise
         if len(events) == 1:
             reason = f"processing_crash: {type(exc).__name__}: {exc}"
@@ -277,7 +240,12 @@ def flush_outbox() -> dict[str, Any]:
 def sweep(runtime: Runtime) -> dict[str, Any]:
     """What an idle worker does every BRIDGE_WORKER_TICK: recover expired claims, kick
     an inbox that nobody is draining, and send what is ready (time trigger, retries)."""
-    recovered = runtime.inbox.recover()
-    kicked = len(runtime.inbox) > 0 and kick(runtime.redis)
+    try:
+        recovered = runtime.inbox.recover()
+        kicked = len(runtime.inbox) > 0 and kick(runtime.redis)
+    except RedisError as exc:
+        if not outage.out_of_memory(exc):
+            raise
+        recovered, kicked = 0, False  # Redis is full: only sending batches frees it
     stats = runtime.flusher.flush(max_seconds=runtime.settings.drain_budget)
     return {"recovered": recovered, "kicked": kicked, "sent": stats.sent, "failed": stats.failed}

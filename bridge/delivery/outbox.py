@@ -220,6 +220,23 @@ class Outbox:
         )
         return None if raw is None else _batch(raw)
 
+    def peek_due(self, *, skip: set[str] | frozenset[str] = frozenset()) -> Batch | None:
+        """A batch whose retry time or lease has passed, read without leasing it: for
+        when Redis is full and refuses the lease's write (see Flusher.flush)."""
+        ids: list[Any] = self.redis.zrangebyscore(
+            keys.BATCHES_DUE, "-inf", repr(time.time()), start=0, num=len(skip) + 1
+        )
+        for raw_id in ids:
+            batch_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            if batch_id in skip:
+                continue
+            body = self.redis.hget(keys.BATCHES, batch_id)
+            meta, attempts = self.redis.hmget(keys.BATCH_META, [batch_id, f"{batch_id}:a"])
+            if body is None or meta is None:
+                continue  # acknowledged meanwhile
+            return _batch([batch_id, body, meta, int(attempts or 0) + 1])
+        return None
+
     def next_due(self) -> float | None:
         """When the earliest pending batch may be taken (None: no batch pending)."""
         first = self.redis.zrange(keys.BATCHES_DUE, 0, 0, withscores=True)

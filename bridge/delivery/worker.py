@@ -40,7 +40,8 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import BaseWorker, SimpleWorker, Worker, WorkerStatus
 
-from bridge.delivery.jobs import redis_unavailable, sweep
+from bridge.delivery import outage
+from bridge.delivery.jobs import sweep
 from bridge.delivery.runtime import STOPPING, get_runtime
 from bridge.errors import ConfigError
 from bridge.log import get_logger
@@ -97,11 +98,26 @@ class _SweepMixin(BaseWorker):
             self._forget_registration()
             self.set_state_quietly(WorkerStatus.SUSPENDED)  # not BUSY: SIGTERM stops the wait
             try:
-                time.sleep(wait)
+                until = time.monotonic() + wait
+                self._deliver_meanwhile()
+                time.sleep(max(0.0, until - time.monotonic()))
             except StopRequested:
                 return worked
             wait = min(RESTART_WAIT_MAX, wait * 2)
             restarts += 1
+
+    def _deliver_meanwhile(self) -> None:
+        """Send what is due while RQ's loop cannot run. When Redis is full it refuses
+        RQ's heartbeats, but the flusher can still send the batches already cut and
+        delete each one accepted: that is how a full Redis frees itself once the
+        collector is back (see bridge/delivery/flusher.py)."""
+        try:
+            stats = sweep(get_runtime())
+        except Exception as exc:  # Redis down: nothing to do until it is back
+            log.warning("worker_sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return
+        if stats["sent"] or stats["failed"]:
+            log.info("worker_sweep", **stats)
 
     def _forget_registration(self) -> None:
         """Undo what a loop that died half-way left behind: its pub/sub thread (the
@@ -161,7 +177,7 @@ class _SweepMixin(BaseWorker):
             if summary["sent"] or summary["failed"] or summary["recovered"] or summary["kicked"]:
                 log.info("worker_sweep", **summary)
         except Exception as exc:
-            if redis_unavailable(exc):
+            if outage.unavailable(exc):
                 # RQ's dequeue, next, waits for Redis with its own backoff.
                 log.warning("worker_sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
             else:

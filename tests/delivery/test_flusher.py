@@ -180,3 +180,26 @@ def test_log_lines_are_named_as_documented_with_the_batch_size(
     ]
     assert events["batch_flushed"]["size"] == len(calls[0]) + len(calls[1]) + 3
     assert events["batch_failed"]["reason"] == "http_503"
+
+
+def test_when_redis_is_full_due_batches_are_still_sent_and_acked(
+    make_runtime: Callable[..., Runtime], collector: Collector, redis: Redis
+) -> None:
+    runtime = make_runtime(BRIDGE_FLUSH_AT="2")
+    buffer(runtime, 4)
+    collector.fail(503)
+    assert runtime.flusher.flush(force=True).failed == 4  # two batches, waiting to retry
+    collector.recover()
+    collector.poison("m0")  # one of them is refused for good (400 for a single call)
+    wait_until(lambda: runtime.redis.zcount(keys.BATCHES_DUE, "-inf", time.time()) == 2, 5)
+    redis.config_set("maxmemory", int(redis.info("memory")["used_memory"]) // 2)
+    try:
+        stats = runtime.flusher.flush()
+    finally:
+        redis.config_set("maxmemory", 0)
+    # Full: nothing could be leased, split or dead-lettered, yet the good batch went out
+    # and was deleted; the refused one is kept as it was, for when Redis has room.
+    assert stats.sent == 2
+    assert set(collector.message_ids()) == {"m2", "m3"}
+    assert runtime.outbox.pending() == 1
+    assert len(runtime.dead_letters) == 0

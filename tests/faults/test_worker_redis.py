@@ -15,6 +15,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import OutOfMemoryError
 
+from bridge import keys
 from bridge.collector import Collector
 from bridge.redis_server import RedisServer
 from tests.delivery import support
@@ -110,4 +111,32 @@ def test_a_running_worker_rides_out_a_full_redis(
     free(client, filled)
     accept(client, range(20, 40))
     assert collector.wait_for_ids(expected(range(40)), timeout=30)
+    assert worker.process.poll() is None
+
+
+def test_a_redis_full_of_undelivered_batches_frees_itself_once_the_collector_is_back(
+    server: RedisServer,
+    collector: Collector,  # noqa: F811
+    workers: StartWorker,  # noqa: F811
+) -> None:
+    # The wedge: the collector is down, batches pile up until Redis is full; Redis then
+    # refuses the writes that lease a batch, so nothing could be sent to free it.
+    client = Redis.from_url(server.url)
+    collector.fail(503)
+    worker = workers(support.env(server.url, collector.url, BRIDGE_FLUSH_AT="20"))
+    accept(client, range(200))
+    wait_until(
+        lambda: (
+            client.llen(keys.INBOX) + client.llen(keys.OUTBOX) == 0
+            and client.zcard(keys.BATCHES_DUE) == 10
+        ),
+        timeout=30,
+        what="every call cut into a batch that waits for a retry",
+    )
+    client.config_set("maxmemory", int(client.info("memory")["used_memory"]) // 2)
+    with pytest.raises(OutOfMemoryError):
+        client.set("probe", "x")  # full: no write is taken
+    collector.recover()
+    assert collector.wait_for_ids(expected(range(200)), timeout=60)
+    wait_until(lambda: client.zcard(keys.BATCHES_DUE) == 0, timeout=15, what="every batch acked")
     assert worker.process.poll() is None
