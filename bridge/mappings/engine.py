@@ -81,9 +81,11 @@ def _nested(exc: MappingError) -> bool:
     return " " not in head and "(" not in head
 
 
-def message_id(source: str, event_id: str, rule: str, index: int) -> str:
-    """Deterministic id of one emitted call, at most 100 characters."""
-    text = f"{source}:{event_id}:{rule}:{index}"
+def message_id(source: str, event_id: str, rule: str | None, index: int) -> str:
+    """Deterministic id of one emitted call, at most 100 characters. A call counted
+    once is named by what it counts, without the rule (``rule`` None): any event of one
+    payment that emits it, by any rule, gives it the same id."""
+    text = f"{source}:{event_id}:{index}" if rule is None else f"{source}:{event_id}:{rule}:{index}"
     if len(text) <= MAX_MESSAGE_ID:
         return text
     digest = hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -338,8 +340,10 @@ class Mapping:
             "type": call.type,
             # A counted-once call is named by what it counts, not by the event: any
             # event of one payment that gets to emit it gives it the same messageId.
-            "messageId": message_id(
-                self.source, once[0] if once else envelope.id, rule.name, call.index
+            "messageId": (
+                message_id(self.source, once[0], None, call.index)
+                if once
+                else message_id(self.source, envelope.id, rule.name, call.index)
             ),
             "timestamp": timestamp,
         }
@@ -526,9 +530,7 @@ def compile_model(
         condition = c.expr(rule.when, (*loc, "when")) if rule.when is not None else None
         once = c.exprs(rule.once, (*loc, "once"))
         if once and not calls:
-            c.problem(
-                (*loc, "once"), "schema", f"rule {rule.name!r}: `once` needs calls to count"
-            )
+            c.problem((*loc, "once"), "schema", f"rule {rule.name!r}: `once` needs calls to count")
         remember = []
         for kind, fact in (rule.remember or {}).items():
             if not _KIND.match(kind):

@@ -181,7 +181,7 @@ class Rule(_Strict):
         None,
         description="Count once: expression(s) giving the ids of what the rule counts (a "
         "payment's invoice, intent, session). The first event to claim any of them emits "
-        "(messageId `<source>:<first id>:<rule>:<index>`); another event naming any of "
+        "(messageId `<source>:<first id>:<index>`); another event naming any of "
         "them emits nothing from this rule; the same event mapped again emits again.",
     )
     remember: dict[str, Remember] | None = Field(

@@ -112,14 +112,14 @@ def call(event: str, who: tuple[str, str], **props: Any) -> dict[str, Any]:
 def started(index: int = 0, **kw: Any) -> dict[str, Any]:
     """A call of subscription-created: counted once per subscription, so named by it."""
     sub = kw["subscription_id"] if "subscription_id" in kw else kw["properties"]["subscription_id"]
-    return {"messageId": f"stripe:subscription-started:{sub}:subscription-created:{index}"}
+    return {"messageId": f"stripe:subscription-started:{sub}:{index}"}
 
 
 def session_order(who: tuple[str, str], total: str, **props: Any) -> dict[str, Any]:
     """The 2022 session (and its derived variants): client_reference_id U22."""
     return order(
         who,
-        f"stripe:{PI22}:checkout-order-completed:0",
+        f"stripe:{PI22}:0",
         total,
         props.pop("net", total),
         order_id=PI22,
@@ -160,7 +160,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "co_payment_paid_anon_2020.json": [
         order(
             anon("cus_LIP5IRhcFCA5PK"),
-            f"stripe:{PI20}:checkout-order-completed:0",
+            f"stripe:{PI20}:0",
             "5.00",
             "5.00",
             order_id=PI20,
@@ -172,7 +172,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "co_guest_no_ids_derived.json": [
         order(
             anon(PI20),
-            f"stripe:{PI20}:checkout-order-completed:0",
+            f"stripe:{PI20}:0",
             "5.00",
             "5.00",
             order_id=PI20,
@@ -184,7 +184,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "co_inclusive_tax_eur_derived.json": [
         order(
             anon(CUS_SUPA),
-            f"stripe:{PI_SUPA}:checkout-order-completed:0",
+            f"stripe:{PI_SUPA}:0",
             "9.99",
             "9.34",
             tax="0.65",
@@ -197,7 +197,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "co_payment_with_invoice_2020.json": [
         order(
             anon(CUS_SUPA),
-            "stripe:in_1KJqKBJDPojXS6LNJbvLUgEy:checkout-order-completed:0",
+            "stripe:in_1KJqKBJDPojXS6LNJbvLUgEy:0",
             "9.99",
             "9.34",
             tax="0.65",
@@ -213,7 +213,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "inv_paid_acacia_subscription_cycle.json": [
         order(
             anon("cus_corpus_gofoks"),
-            "stripe:in_corpus_gofoks_0002:invoice-paid:0",
+            "stripe:in_corpus_gofoks_0002:0",
             "0.95",
             "0.95",
             order_id="in_corpus_gofoks_0002",
@@ -235,7 +235,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "inv_paid_basil_subscription_create_usd.json": [
         order(
             anon("cus_corpus_gofoks"),
-            "stripe:in_corpus_gofoks_0001:invoice-paid:0",
+            "stripe:in_corpus_gofoks_0001:0",
             "1.90",
             "1.90",
             order_id="in_corpus_gofoks_0001",
@@ -258,7 +258,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
         name: [
             order(
                 anon("cus_TS6KX04w045BN9"),
-                f"stripe:{IN_NOMAMI}:invoice-paid:0",
+                f"stripe:{IN_NOMAMI}:0",
                 amount,
                 amount,
                 order_id=IN_NOMAMI,
@@ -287,7 +287,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "inv_paid_inclusive_tax_djstripe.json": [
         order(
             anon("cus_6lsBvm5rJ0zyHc"),
-            "stripe:in_fakefakefakefakefake0001:invoice-paid:0",
+            "stripe:in_fakefakefakefakefake0001:0",
             "20.00",
             "17.39",
             tax="2.61",
@@ -301,7 +301,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "inv_paid_inclusive_tax_djstripe_40.json": [
         order(
             anon("cus_6lsBvm5rJ0zyHc"),
-            "stripe:in_fakefakefakefakefake0004:invoice-paid:0",
+            "stripe:in_fakefakefakefakefake0004:0",
             "40.00",
             "34.78",
             tax="5.22",
@@ -326,7 +326,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "inv_paid_manual_discount_tax_2025.json": [
         order(
             anon("cus_S9YwWMaQEgeJYO"),
-            "stripe:in_1RFFohKXBGcbgpbZk9MxzDMc:invoice-paid:0",
+            "stripe:in_1RFFohKXBGcbgpbZk9MxzDMc:0",
             "245.12",
             "227.07",
             tax="18.05",
@@ -557,7 +557,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
                 interval="month",
                 status="active",
             ),
-            "messageId": f"stripe:subscription-started:{SUB_TAISEEN}:subscription-created:0",
+            "messageId": f"stripe:subscription-started:{SUB_TAISEEN}:0",
         }
     ],
     "sub_created_incomplete_derived.json": [],  # default_incomplete: not started yet
@@ -754,7 +754,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "stripe__checkout.session.completed.json": [
         order(
             anon("cus_00000000000000"),
-            "stripe:pi_000000000000000000000000:checkout-order-completed:0",
+            "stripe:pi_000000000000000000000000:0",
             "30.00",
             "30.00",
             order_id="pi_000000000000000000000000",
@@ -765,7 +765,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "stripe__checkout.session.completed.payment_mode.json": [
         order(
             anon("cus_00000000000000"),
-            "stripe:pi_00000000000000:checkout-order-completed:0",
+            "stripe:pi_00000000000000:0",
             "250.00",
             "250.00",
             order_id="pi_00000000000000",
@@ -776,7 +776,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "stripe__invoice.paid.json": [
         order(
             anon("cus_00000000000000"),
-            "stripe:in_000000000000000000000000:invoice-paid:0",
+            "stripe:in_000000000000000000000000:0",
             "20.00",
             "20.00",
             order_id="in_000000000000000000000000",
@@ -798,7 +798,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
     "stripe_basil__invoice.paid.zulip.json": [
         order(
             user("10"),
-            "stripe:add_minimum_licenses--Event.list.2.json:invoice-paid:0",
+            "stripe:add_minimum_licenses--Event.list.2.json:0",
             "1000.00",
             "1000.00",
             order_id="add_minimum_licenses--Event.list.2.json",
@@ -826,7 +826,7 @@ EXPECTED: dict[str, list[dict[str, Any]] | None] = {
                 total="20.00",
                 currency="USD",
             ),
-            "messageId": "stripe:pi_000000000000000000000000:payment-intent-order-completed:0",
+            "messageId": "stripe:pi_000000000000000000000000:0",
         }
     ],
     "stripe__invoice.payment_failed.json": [
