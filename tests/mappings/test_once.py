@@ -426,6 +426,29 @@ BASIL = {
 }
 
 
+def test_a_basil_dispute_joins_the_invoice_and_its_customer(runtime: Runtime) -> None:
+    dispute = _event(
+        "evt_b_dispute",
+        "charge.dispute.created",
+        {
+            "id": "dp_once",
+            "charge": "ch_once",
+            "payment_intent": INTENT,
+            "amount": 2000,
+            "currency": "usd",
+            "reason": "fraudulent",
+            "status": "needs_response",
+        },
+    )
+    # No payment_intent.succeeded: the endpoint may not subscribe to it.
+    calls = deliver(runtime, [[BASIL["invoice"], BASIL["invoice_payment"]], [dispute]])
+    assert_counted_once(calls)
+    disputed = [c for c in calls if c.get("event") == "Order Disputed"]
+    assert [(d["properties"]["order_id"], d.get("anonymousId")) for d in disputed] == [
+        (INVOICE, f"stripe:{CUSTOMER}")
+    ]
+
+
 @pytest.mark.parametrize(
     "order", list(itertools.permutations(["invoice", "invoice_payment", "intent"]))
 )
