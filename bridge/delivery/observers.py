@@ -36,7 +36,8 @@ class FlushEvent:
     error: str | None = None
     reason: str | None = None
     #: For ``err``: ``"retry"`` (with ``retry_in`` seconds), ``"split"`` (the batch was
-    #: halved to isolate refused calls) or ``"dead_letter"``.
+    #: halved to isolate refused calls), ``"dead_letter"``, or ``"kept_redis_full"``
+    #: (Redis is full: the batch stays as it was until it can be retried or split).
     outcome: str | None = None
     retry_in: float | None = None
     #: The batch's calls as JSON (bytes), for subscribers that want the messageIds.
