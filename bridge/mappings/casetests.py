@@ -11,7 +11,7 @@ calls it emits with ``expect`` (see docs/mappings.md, "Test cases")::
         id: ...                 # optional: event id (default event.id, else the case name)
         time: ...               # optional: Unix seconds (default event.created, else 0)
         identity: {cus_1: u_1}  # optional: identity store contents before the event
-        claimed: {pi_1: evt_0/r}  # optional: once-claims made by other events before
+        claimed: {pi_1: in_1}   # optional: once-claims earlier events hold: id -> counted as
         match: subset           # subset (default) or exact
         expect: [...]           # the calls, in order; [] = handled, nothing emitted
         ignored: true           # instead of expect: no rule takes this event type
@@ -62,7 +62,7 @@ class Case(BaseModel):
     )
     claimed: dict[str, str] = Field(
         default_factory=dict,
-        description="Once-claims before the event: id -> the event/rule that claimed it.",
+        description="Once-claims earlier events hold: id -> what it was counted as.",
     )
     match: str = Field("subset", pattern="^(subset|exact)$", description="subset or exact.")
     expect: list[dict[str, Any]] | None = Field(None, description="Expected calls, in order.")
