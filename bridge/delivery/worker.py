@@ -100,8 +100,11 @@ class _SweepMixin(BaseWorker):
             try:
                 until = time.monotonic() + wait
                 self._deliver_meanwhile()
-                time.sleep(max(0.0, until - time.monotonic()))
+                while not STOPPING.is_set() and time.monotonic() < until:
+                    time.sleep(min(0.1, max(0.0, until - time.monotonic())))
             except StopRequested:
+                return worked
+            if STOPPING.is_set():
                 return worked
             wait = min(RESTART_WAIT_MAX, wait * 2)
             restarts += 1
@@ -113,6 +116,8 @@ class _SweepMixin(BaseWorker):
         collector is back (see bridge/delivery/flusher.py)."""
         try:
             stats = sweep(get_runtime())
+        except StopRequested:
+            raise
         except Exception as exc:  # Redis down: nothing to do until it is back
             log.warning("worker_sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
             return

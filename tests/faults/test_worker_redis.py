@@ -140,3 +140,16 @@ def test_a_redis_full_of_undelivered_batches_frees_itself_once_the_collector_is_
     assert collector.wait_for_ids(expected(range(200)), timeout=60)
     wait_until(lambda: client.zcard(keys.BATCHES_DUE) == 0, timeout=15, what="every batch acked")
     assert worker.process.poll() is None
+
+
+def test_sigterm_stops_a_worker_that_waits_for_redis(
+    server: RedisServer,
+    collector: Collector,  # noqa: F811
+    workers: StartWorker,  # noqa: F811
+) -> None:
+    worker = workers(support.env(server.url, collector.url))
+    wait_until(lambda: Redis.from_url(server.url).keys("rq:worker:*"), 20, what="registered")
+    server.stop()
+    wait_until(lambda: restarting(worker), timeout=20, what="the worker to wait for Redis")
+    worker.terminate(timeout=15)  # raises if it does not exit: Docker would SIGKILL it
+    assert worker.process.returncode == 0
