@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import threading
 import time
 from dataclasses import dataclass
 
@@ -98,21 +99,25 @@ class EventStore:
     def __post_init__(self) -> None:
         self._accept: Script = self.redis.register_script(ACCEPT_LUA)
         self._queue = Queue(keys.QUEUE, connection=self.redis)
-        self._dedicated: Redis | None = None
+        self._local = threading.local()
 
     @property
     def _client(self) -> Redis:
-        """One connection kept for the webhook path (guarded by redis-py's lock).
+        """A connection kept for the webhook path, one per thread.
 
-        Sync gunicorn workers serve one request at a time; skipping the pool's checkout
-        and liveness probe on every command is measurable at thousands of webhooks per
-        second. Created on first use, so the app starts (and answers 503) without Redis.
+        Skipping the pool's checkout and liveness probe on every command is measurable
+        at thousands of webhooks per second. One per thread, not per process: gthread
+        workers serve ``threads`` requests at once, and one shared connection would
+        queue their round trips behind its lock. Created on first use, so the app
+        starts (and answers 503) without Redis.
         """
-        if self._dedicated is None:
-            self._dedicated = Redis(
+        client: Redis | None = getattr(self._local, "client", None)
+        if client is None:
+            client = Redis(
                 connection_pool=self.redis.connection_pool, single_connection_client=True
             )
-        return self._dedicated
+            self._local.client = client
+        return client
 
     def accept(self, source: str, event: VerifiedEvent) -> Outcome:
         """Store ``event`` unless it was seen before (by id, or by signed digest when
