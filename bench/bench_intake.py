@@ -193,7 +193,7 @@ class GunicornSettings:
             args = ["-c", GUNICORN_CONF, "-w", str(self.workers), "--backlog", "2048"]
         else:
             args = ["-w", str(self.workers), "-k", self.worker_class, "--backlog", "2048"]
-        if self.worker_class == "gthread":
+        if self.threads:  # gthread, or overriding the shipped settings' thread count
             args += ["--threads", str(self.threads)]
         if Path("/dev/shm").is_dir():
             args += ["--worker-tmp-dir", "/dev/shm"]
@@ -203,9 +203,11 @@ class GunicornSettings:
         if self.worker_class == "conf":
             from bridge import gunicorn_conf
 
+            threads = self.threads or gunicorn_conf.threads
             return (
-                f"-c {GUNICORN_CONF} -w {self.workers} "
-                f"(= -k {gunicorn_conf.worker_class} --threads {gunicorn_conf.threads})"
+                f"-c {GUNICORN_CONF} -w {self.workers}"
+                + (f" --threads {self.threads}" if self.threads else "")
+                + f" (= -k {gunicorn_conf.worker_class} --threads {threads})"
             )
         threads = f" --threads {self.threads}" if self.worker_class == "gthread" else ""
         return f"-w {self.workers} -k {self.worker_class}{threads}"
@@ -556,7 +558,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="trivial,naive,floor,bridge",
         help="comma-separated apps to measure (trivial, naive, floor, bridge)",
     )
-    p.add_argument("--threads", type=int, default=4, help="gunicorn --threads (gthread)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="gunicorn --threads (gthread: default 4; conf: the module's unless given)",
+    )
     p.add_argument(
         "--bridge-log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
@@ -614,7 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     names = [n for n in args.targets.split(",") if n in TARGETS and n != "bridge-dup"]
     names += ["bridge-dup"] if args.duplicates and "bridge" in names else []
-    settings = GunicornSettings(args.workers, args.worker_class, args.threads)
+    threads = args.threads or (4 if args.worker_class == "gthread" else 0)
+    settings = GunicornSettings(args.workers, args.worker_class, threads)
     template = body_template(args.body_bytes)
     body_bytes = len(template.replace(ID_PLACEHOLDER, "evt_" + "0" * 24).encode())
     measurements: list[Measurement] = []

@@ -38,8 +38,9 @@ from gunicorn import util  # type: ignore[import-untyped]  # no stubs; one funct
 #: Worker class: threads read requests, so a slow client holds a thread, not a process.
 worker_class = "gthread"
 
-#: Threads per worker (measured in bench/README.md: more threads than this buys no
-#: throughput on 2 cores; each thread is one slow client the worker can absorb).
+#: Threads per worker: each is one slow client a worker absorbs while it keeps
+#: answering. Throughput does not come from threads (the GIL): they only have to cover
+#: the connections a worker serves at once plus the slow ones it must outlast.
 threads = 8
 
 #: Heroku sends SIGKILL 30 s after SIGTERM: finish in-flight requests within 25 s.

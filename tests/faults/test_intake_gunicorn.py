@@ -14,7 +14,7 @@ import orjson
 import pytest
 from redis import Redis
 
-from bridge import keys
+from bridge import keys, metrics
 from tests.intake.conftest import base_env
 from tests.processes import gunicorn
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers
@@ -88,6 +88,8 @@ def test_a_body_with_broken_chunking_is_a_json_400_not_a_500(
     assert status == 400
     assert orjson.loads(body)["reason"] == "unreadable_body"
     assert redis.llen(keys.INBOX) == 0
+    counted = metrics.WEBHOOKS_REJECTED.field(source="stripe", reason="unreadable_body")
+    assert int(redis.hget(keys.METRICS, counted) or 0) == 1
 
 
 class SlowClient(threading.Thread):
