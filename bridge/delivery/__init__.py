@@ -10,7 +10,8 @@ Public surface::
 Errors (from :mod:`bridge.errors`)::
 
     DeliveryError
-    ├── RetryableDelivery   network error, timeout, 408, 429, 5xx: retried with backoff
+    ├── RetryableDelivery   network error, timeout (a total deadline per POST), 408,
+    │                       429, 5xx, 3xx (a wrong SEGMENT_ENDPOINT): retried with backoff
     └── RejectedDelivery    other 4xx, calls over 32 KB: dead-lettered
     InvalidCall             (ValueError) a Client call without userId/anonymousId
 
