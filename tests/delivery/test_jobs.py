@@ -210,6 +210,7 @@ def test_a_failing_drain_job_backs_off_and_says_so(
         # The kick marker is held for the backoff: no instant re-kick by sweep or intake.
         assert redis.pttl(keys.INBOX_KICK) > 0
         assert not jobs.sweep(runtime)["kicked"]
+    accept(redis, [99])  # a new webhook during the backoff enqueues no job either
     assert redis.llen("rq:queue:bridge") == 0
     assert b"Connection reset by peer" in (redis.hget(keys.DRAIN_HEALTH, "error") or b"")
     # The third failure in a row waits 4 s (1 s doubled twice): longer than the first.
