@@ -98,6 +98,7 @@ def test_any_request_is_2xx_or_4xx_and_unsigned_never_reaches_the_inbox(
 @pytest.fixture(scope="module")
 def server(redis_server: RedisServer) -> Iterator[tuple[str, int]]:
     env = base_env(redis_server.url)
+    Redis.from_url(redis_server.url).flushdb()  # the inbox checks below start from empty
     with gunicorn(env, workers=1, extra=("--config", "python:bridge.gunicorn_conf")) as url:
         host, port = url.removeprefix("http://").split(":")
         yield host, int(port)
