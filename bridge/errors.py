@@ -10,6 +10,7 @@ between a retry with backoff and the dead-letter store.
     ├── ConfigError                 invalid settings or mapping files (not retryable)
     ├── WebhookError                a request intake refuses (4xx, not retryable)
     │   ├── UnknownSource           no mapping file for <source> (404)
+    │   ├── SourceOff               <source> is in the catalogue but off (404)
     │   ├── PayloadTooLarge         body over BRIDGE_MAX_BODY_BYTES (413)
     │   ├── SignatureError          missing/malformed/wrong signature (400)
     │   │   └── TimestampOutOfTolerance   signed timestamp too old or too new (400)
@@ -66,6 +67,13 @@ class UnknownSource(WebhookError):
 
     status = 404
     reason = "unknown_source"
+
+
+class SourceOff(WebhookError):
+    """The source exists in the catalogue but is switched off (e.g. its secret is unset)."""
+
+    status = 404
+    reason = "source_off"
 
 
 class PayloadTooLarge(WebhookError):

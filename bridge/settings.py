@@ -45,6 +45,9 @@ class Settings(BaseModel):
         "https://api.segment.io", validation_alias=_env("SEGMENT_ENDPOINT")
     )
     mappings_dir: Path = Field(Path("mappings"), validation_alias=_env("BRIDGE_MAPPINGS_DIR"))
+    #: BRIDGE_SOURCES: comma-separated sources that are on (each must have its secrets;
+    #: the others are off). Empty: a source is on when its secrets are set.
+    sources: tuple[str, ...] = Field((), validation_alias=_env("BRIDGE_SOURCES"))
     flush_at: int = Field(250, ge=1, le=5000, validation_alias=_env("BRIDGE_FLUSH_AT"))
     flush_interval: float = Field(
         1.0, gt=0, le=3600, validation_alias=_env("BRIDGE_FLUSH_INTERVAL")
@@ -102,6 +105,13 @@ class Settings(BaseModel):
     def _redis_scheme(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
         return value
 
     @field_validator("log_format", "log_level", mode="before")

@@ -20,6 +20,7 @@ COMMANDS = {
     "mappings": "bridge.cli.mappings:mappings",
     "preview": "bridge.cli.mappings:preview",
     "send": "bridge.cli.send:send",
+    "sources": "bridge.cli.sources:sources",
     "dlq": "bridge.cli.dlq:dlq",
     "healthcheck": "bridge.cli.healthcheck:healthcheck",
 }

@@ -37,7 +37,9 @@ def check(paths: tuple[Path, ...]) -> None:
     from bridge.mappings.lint import check as lint
 
     targets, settings = _paths(paths)
-    result = lint(targets, settings.environ)
+    result = lint(targets, settings.environ, settings.sources)
+    for note in result.notes:
+        click.echo(str(note))
     for problem in result.problems:
         click.echo(str(problem))
     if result.problems:
@@ -46,9 +48,10 @@ def check(paths: tuple[Path, ...]) -> None:
     if not result.mappings and not result.test_files:
         click.echo(f"no mapping files in {', '.join(map(str, targets))}", err=True)
         raise SystemExit(1)
+    off = f", {len(result.notes)} source(s) off" if result.notes else ""
     click.echo(
         f"OK: {len(result.mappings)} mapping(s), {result.rules} rule(s), "
-        f"{len(result.test_files)} test file(s) checked"
+        f"{len(result.test_files)} test file(s) checked{off}"
     )
 
 

@@ -19,16 +19,19 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready to take webhooks: Redis answers and at least one mapping is loaded."""
+    """Ready to take webhooks: Redis answers and at least one source is on.
+
+    ``sources`` lists the sources that are on, ``off`` the others with the reason."""
     state: IntakeState = current_app.extensions["bridge"]
     problems = []
     try:
         state.redis.ping()
     except REDIS_DOWN as exc:
         problems.append(f"redis unreachable: {type(exc).__name__}")
-    if not state.mappings:
-        problems.append("no mappings loaded")
-    body = {"sources": sorted(state.mappings), "problems": problems}
+    catalogue = state.catalogue
+    if not catalogue.on:
+        problems.append("no source is on: set the secret of at least one source")
+    body = {"sources": catalogue.on, "off": catalogue.off, "problems": problems}
     if problems:
         return jsonify(status="unavailable", **body), 503
     return jsonify(status="ok", **body), 200

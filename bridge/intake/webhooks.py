@@ -16,7 +16,13 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge import metrics
-from bridge.errors import PayloadTooLarge, StoreUnavailable, UnknownSource, WebhookError
+from bridge.errors import (
+    PayloadTooLarge,
+    SourceOff,
+    StoreUnavailable,
+    UnknownSource,
+    WebhookError,
+)
 from bridge.intake.state import IntakeState
 from bridge.log import get_logger
 
@@ -57,14 +63,17 @@ def receive(source: str) -> tuple[Response, int]:
     """Receive one provider webhook for ``source`` (a mapping file's stem)."""
     state: IntakeState = current_app.extensions["bridge"]
     started = time.perf_counter()
-    mapping = state.mappings.get(source)
+    entry = state.catalogue.get(source)
     fields: dict[str, object] = {"source": source}
     try:
-        if mapping is None:
+        if entry is None:
             fields["source"] = UNKNOWN_SOURCE_LABEL
             raise UnknownSource(f"no mapping for source {source!r}")
+        if not entry.on:
+            raise SourceOff(f"source {source!r} is off: {entry.reason}")
+        mapping = entry.mapping
         body = _read_body(state.settings.max_body_bytes)
-        event = state.providers[source].verify(
+        event = entry.provider.verify(
             body,
             # Werkzeug's Headers: a case-insensitive read-only mapping of str to str.
             cast("Mapping[str, str]", request.headers),

@@ -138,6 +138,8 @@ class Mapping:
     account: tuple[Expression, str] | None = None
     identity_fallback: str = "anonymous"
     path: Path | None = None
+    #: Environment variables ``secrets`` names (``STRIPE_WEBHOOK_SECRET``), never values.
+    secret_vars: tuple[str, ...] = ()
     _exact: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _globs: tuple[CompiledRule, ...] = field(default=(), repr=False)
     _cache: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
@@ -168,6 +170,11 @@ class Mapping:
             self._cache.clear()
         self._cache[event_type] = found
         return found
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """Every ``on`` pattern of the rules (exact types and globs), in file order."""
+        return tuple(dict.fromkeys(p for rule in self.rules for p in rule.patterns))
 
     def handles(self, event_type: str) -> bool:
         """Whether any rule matches ``event_type`` (intake answers "ignored" if not)."""
@@ -457,6 +464,14 @@ def compile_model(
         test_mode=test_mode,
         account=account,
         identity_fallback=opts.identity_fallback,
+        secret_vars=tuple(
+            dict.fromkeys(
+                name
+                for loc, names in positions.variables.items()
+                if loc[:1] == ("secrets",)
+                for name in names
+            )
+        ),
     )
     return mapping, c.problems
 

@@ -37,6 +37,9 @@ class Positions:
 
     values: dict[Loc, tuple[int, int, str | None]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    #: ``${VAR}`` names each string value referenced (set or not), by path: the
+    #: catalogue reads the secret variables of a source from here.
+    variables: dict[Loc, tuple[str, ...]] = field(default_factory=dict)
 
     def value(self, loc: Loc) -> tuple[int, int]:
         """Position of the value at ``loc`` (or of its nearest ancestor)."""
@@ -61,6 +64,16 @@ class Positions:
         if style is None or style == "":
             return line, col + column
         return line, col
+
+
+def unset_message(name: str) -> str:
+    """The problem message of an unset ``${VAR}`` (the catalogue recognises it)."""
+    return f"environment variable {name} is not set (and has no default)"
+
+
+def variables_in(text: str) -> tuple[str, ...]:
+    """The ``${VAR}`` names ``text`` references (``$${`` escapes skipped)."""
+    return tuple(m.group(1) for m in _VAR.finditer(text) if m.group(1))
 
 
 def interpolate(text: str, environ: MappingABC[str, str], on_unset: Callable[[str], None]) -> str:
@@ -126,13 +139,11 @@ class _Reader:
             kind = "secret" if loc[:1] == ("secrets",) else "env"
 
             def unset(name: str) -> None:
-                self.problem(
-                    mark.line + 1,
-                    mark.column + 1,
-                    kind,
-                    f"environment variable {name} is not set (and has no default)",
-                )
+                self.problem(mark.line + 1, mark.column + 1, kind, unset_message(name))
 
+            names = variables_in(value)
+            if names:
+                self.positions.variables[loc] = names
             value = interpolate(value, self.environ, unset)
         return value
 

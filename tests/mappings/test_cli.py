@@ -32,9 +32,9 @@ def test_check_ok() -> None:
     assert out.startswith("OK: 3 mapping(s)")
 
 
-def test_check_reports_unset_secret(tmp_path: Path) -> None:
+def test_check_reports_unset_secret_of_a_pinned_source(tmp_path: Path) -> None:
     (tmp_path / "shop.yaml").write_text(MINIMAL)
-    code, out = invoke("mappings", "check", str(tmp_path))
+    code, out = invoke("mappings", "check", str(tmp_path), env={**ENV, "BRIDGE_SOURCES": "shop"})
     assert code == 1
     assert f"{tmp_path / 'shop.yaml'}:2:10: secret: environment variable SECRET is not set" in out
     assert "Traceback" not in out
