@@ -112,11 +112,11 @@ def test_procfile_under_honcho_with_only_the_stripe_secret(
 ) -> None:
     port = free_port()
     log = tmp_path / "honcho.log"
+    # release: runs once per deploy (honcho would stop everything when it exits): it has
+    # its own test above.
+    command = [str(BIN / "honcho"), "-f", str(PROCFILE), "-d", str(ROOT), "start"]
     honcho = subprocess.Popen(
-        # release: runs once per deploy (honcho would stop everything when it exits):
-        # it has its own test above.
-        [str(BIN / "honcho"), "-f", str(PROCFILE), "-d", str(ROOT)]
-        + ["start", "-p", str(port), "web", "worker"],
+        [*command, "-p", str(port), "web", "worker"],
         env=only_stripe,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
