@@ -77,6 +77,7 @@ class Source:
         return {
             "source": self.name,
             "provider": self.provider_name,
+            "dedup_on": self.provider.dedup_on,
             "on": self.on,
             "reason": self.reason,
             "secrets": list(self.secret_vars),

@@ -109,25 +109,26 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
     from redis import Redis
     from redis.exceptions import RedisError
 
+    from bridge.catalogue import Catalogue
     from bridge.envelope import Envelope
-    from bridge.mappings.casetests import _Placeholder
-    from bridge.mappings.engine import load_file
+    from bridge.errors import ConfigError
     from bridge.mappings.identity import IdentityStore, ReadOnlyIdentityStore
 
     settings = settings_or_exit()
-    path = settings.mappings_dir / f"{source}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in settings.mappings_dir.glob("*.yaml"))
-        known = [k for k in known if not k.endswith(".tests")]
+    try:
+        # Not pinned: previewing needs no secret (an off source's mapping is compiled).
+        catalogue = Catalogue.load(settings.mappings_dir, settings.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        _fail(f"the mappings have problems; run `bridge mappings check {settings.mappings_dir}`")
+    entry = catalogue.get(source)
+    if entry is None:
         _fail(
             f"no mapping for source {source!r} in {settings.mappings_dir} "
-            f"(known: {', '.join(known) or 'none'})"
+            f"(known: {', '.join(s.name for s in catalogue) or 'none'})"
         )
-    mapping, problems = load_file(path, _Placeholder(settings.environ))
-    if mapping is None:
-        for problem in problems:
-            click.echo(str(problem), err=True)
-        _fail(f"{path} has problems; run `bridge mappings check {path}`")
+    mapping, path = entry.mapping, entry.mapping.path
     try:
         body: Any = orjson.loads(payload.read_bytes())
     except OSError as exc:
@@ -136,15 +137,16 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
         _fail(f"{payload} is not JSON: {exc}")
     if not isinstance(body, dict):
         _fail(f"{payload} is not a JSON object")
-    kind = event_type or body.get("type")
-    if not isinstance(kind, str) or not kind:
-        _fail("the payload has no `type`: give the event type with --type")
-    created = body.get("created")
+    # Where id, type and time come from is the provider's business (body or headers).
+    facts = entry.provider.facts(body, {})
+    kind = event_type or facts.type
+    if not kind:
+        _fail("the payload has no event type: give it with --type")
     envelope = Envelope(
         source=source,
-        id=str(body.get("id") or "preview"),
+        id=facts.id or "preview",
         type=kind,
-        time=float(created) if isinstance(created, int | float) else time.time(),
+        time=facts.time if facts.time is not None else time.time(),
         received_at=time.time(),
         body=body,
     )

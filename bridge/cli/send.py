@@ -2,33 +2,22 @@
 
 For trying a deployment (or ``bridge dev``) end to end without the provider. The secret
 is the source's first configured secret, read from the environment exactly as the web
-process reads it.
+process reads it; the source must be on. Signing is the provider plugin's own.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import click
 import httpx
 import orjson
 
-from bridge.errors import BridgeError, ConfigError
-from bridge.mappings import load_file
-from bridge.providers import get_provider
+from bridge.catalogue import Catalogue
+from bridge.errors import BridgeError
 from bridge.settings import Settings
-
-
-def _fresh_id(raw: bytes, source_provider: str) -> bytes:
-    """Give a Stripe event a new ``evt_`` id so that re-sending is not a duplicate."""
-    if source_provider != "stripe":
-        return raw
-    event = orjson.loads(raw)
-    event["id"] = f"evt_{uuid.uuid4().hex[:24]}"
-    return orjson.dumps(event)
 
 
 @click.command()
@@ -40,7 +29,8 @@ def _fresh_id(raw: bytes, source_provider: str) -> bytes:
 @click.option(
     "--new-id/--keep-id",
     default=False,
-    help="Give a Stripe event a fresh id, so that sending the same file twice is not a duplicate.",
+    help="Give the event a fresh id (providers whose id is in the body, e.g. Stripe), so "
+    "that sending the same file twice is not a duplicate.",
 )
 def send(
     source: str,
@@ -53,33 +43,36 @@ def send(
     """Sign PAYLOAD as SOURCE's provider would and POST it to /webhooks/SOURCE."""
     try:
         settings = Settings.from_env()
-        path = settings.mappings_dir / f"{source}.yaml"
-        if not path.is_file():
+        # Not pinned: other sources' secrets need not be set to send to this one.
+        entry = Catalogue.load(settings.mappings_dir, settings.environ).get(source)
+        if entry is None:
             raise click.UsageError(
                 f"no mapping file for source {source!r} in {settings.mappings_dir}"
             )
-        # Only this source's file: other sources' secrets need not be set to send here.
-        mapping, problems = load_file(path, settings.environ)
-        if mapping is None:
-            raise ConfigError("invalid mapping file", [str(p) for p in problems])
-        if not mapping.secrets:
-            raise click.UsageError(f"source {source!r} has no secret configured")
+        if not entry.on or not entry.mapping.secrets:
+            raise click.UsageError(f"source {source!r} is off: {entry.reason}")
+        mapping = entry.mapping
         raw = payload.read_bytes()
         try:
             orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise click.UsageError(f"{payload} is not JSON: {exc}") from None
         if new_id:
-            raw = _fresh_id(raw, mapping.provider)
-        headers = get_provider(mapping.provider).sign(
-            raw, mapping.secrets[0], now=time.time(), event_id=event_id, event_type=event_type
+            raw = entry.provider.renew(raw)
+        target = f"{(url or f'http://127.0.0.1:{settings.port}').rstrip('/')}/webhooks/{source}"
+        headers = entry.provider.sign(
+            raw,
+            mapping.secrets[0],
+            now=time.time(),
+            event_id=event_id,
+            event_type=event_type,
+            url=mapping.public_url or target,
         )
     except BridgeError as exc:
         problems = getattr(exc, "problems", [exc.message])
         for problem in problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
-    target = f"{(url or f'http://127.0.0.1:{settings.port}').rstrip('/')}/webhooks/{source}"
     try:
         resp = httpx.post(target, content=raw, headers=headers, timeout=10)
     except httpx.HTTPError as exc:

@@ -80,6 +80,8 @@ def receive(source: str) -> tuple[Response, int]:
             mapping.secrets,
             tolerance=mapping.tolerance,
             now=time.time(),
+            # Only schemes that sign the URL pay for building it.
+            url=(mapping.public_url or request.url) if entry.provider.signs_url else "",
         )
         fields.update(event_id=event.id, event_type=event.type)
         if not mapping.handles(event.type):

@@ -7,9 +7,10 @@ calls it emits with ``expect`` (see docs/mappings.md, "Test cases")::
       - name: paid checkout session is an Order Completed
         event: {id: evt_1, type: checkout.session.completed, created: 1700000000, ...}
         patch: {...}            # optional, deep-merged onto event (share a base via &anchor)
-        type: ...               # optional: event type (default event.type; GitHub needs it)
-        id: ...                 # optional: event id (default event.id, else the case name)
-        time: ...               # optional: Unix seconds (default event.created, else 0)
+        type: ...               # optional: event type (default: what the provider reads
+                                #   from the body, e.g. event.type; GitHub needs it)
+        id: ...                 # optional: event id (default: the provider's, else case-<n>)
+        time: ...               # optional: Unix seconds (default: the provider's, else 0)
         identity: {cus_1: u_1}  # optional: identity store contents before the event
         match: subset           # subset (default) or exact
         expect: [...]           # the calls, in order; [] = handled, nothing emitted
@@ -38,6 +39,7 @@ from bridge.mappings.engine import Mapping, load_file, source_of, truthy
 from bridge.mappings.identity import MemoryIdentityStore
 from bridge.mappings.loader import TESTS_SUFFIX, read_yaml, schema_problems
 from bridge.mappings.problems import Problem
+from bridge.providers import get_provider
 
 #: Value of an unset ``${VAR}`` while running test cases.
 PLACEHOLDER = "test-secret"
@@ -223,16 +225,16 @@ def run_case(mapping: Mapping, case: Case, file: str, line: int, index: int) -> 
     """Run one case (identity store in memory)."""
     result = CaseResult(file, case.name, line)
     body = deep_merge(case.event, case.patch) if case.patch else case.event
-    event_type = case.type or (body.get("type") if isinstance(body.get("type"), str) else None)
+    # Where id, type and time come from is the provider's business (body or headers).
+    facts = get_provider(mapping.provider).facts(body, {})
+    event_type = case.type or facts.type
     if event_type is None:
-        result.failures.append("no event type: give `type:` or an `event.type`")
+        result.failures.append("no event type: give `type:` (the event body has none)")
         return result
-    created = body.get("created")
-    default_time = float(created) if isinstance(created, int | float) else 0.0
-    event_id = case.id or (body["id"] if isinstance(body.get("id"), str) else f"case-{index}")
+    default_time = facts.time if facts.time is not None else 0.0
     envelope = Envelope(
         source=mapping.source,
-        id=event_id,
+        id=case.id or facts.id or f"case-{index}",
         type=event_type,
         time=case.time if case.time is not None else default_time,
         received_at=0.0,

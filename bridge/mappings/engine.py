@@ -140,6 +140,8 @@ class Mapping:
     path: Path | None = None
     #: Environment variables ``secrets`` names (``STRIPE_WEBHOOK_SECRET``), never values.
     secret_vars: tuple[str, ...] = ()
+    #: ``options.public_url``: the URL the provider signs, behind a rewriting proxy.
+    public_url: str | None = None
     _exact: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _globs: tuple[CompiledRule, ...] = field(default=(), repr=False)
     _cache: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
@@ -464,6 +466,7 @@ def compile_model(
         test_mode=test_mode,
         account=account,
         identity_fallback=opts.identity_fallback,
+        public_url=opts.public_url,
         secret_vars=tuple(
             dict.fromkeys(
                 name

@@ -9,14 +9,24 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from bridge.errors import ConfigError
-from bridge.providers.base import DEFAULT_TOLERANCE, Provider, VerifiedEvent
+from bridge.providers.base import (
+    DEFAULT_TOLERANCE,
+    EventFacts,
+    Provider,
+    ProviderBase,
+    Sample,
+    VerifiedEvent,
+)
 from bridge.providers.github import GitHubProvider
 from bridge.providers.standard_webhooks import StandardWebhooksProvider
 from bridge.providers.stripe import StripeProvider
 
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "EventFacts",
     "Provider",
+    "ProviderBase",
+    "Sample",
     "VerifiedEvent",
     "get_provider",
     "known_providers",

@@ -1,10 +1,16 @@
 """The one shape every provider plugin has.
 
-A provider verifies a raw request (body bytes + headers) against the source's secrets
-and returns a :class:`VerifiedEvent`, or raises a :class:`~bridge.errors.WebhookError`
-subclass saying why not. Verification always runs on the exact raw bytes, before the
-body is parsed, compares in constant time, and fails closed: any exception that is not
-a clear pass is a rejection.
+A provider verifies a raw request (body bytes + headers + the URL the provider posted
+to) against the source's secrets and returns a :class:`VerifiedEvent`, or raises a
+:class:`~bridge.errors.WebhookError` subclass saying why not. Verification always runs
+on the exact raw bytes, before the body is parsed, compares in constant time, and
+fails closed: any exception that is not a clear pass is a rejection.
+
+Everything else provider-specific lives with it too, so that no command needs an
+if-chain over providers: how it signs (``bridge send``, tests), a development secret
+and a sample event (``bridge dev``), where the event id, type and time come from
+(:meth:`~Provider.facts`, for ``bridge preview`` and mapping test cases), and what it
+deduplicates on. :class:`ProviderBase` gives the defaults a plugin may keep.
 """
 
 from __future__ import annotations
@@ -38,11 +44,35 @@ class VerifiedEvent:
     raw: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What an event says about itself before verification: for ``bridge preview`` and
+    mapping test cases (None: not in what was given; the caller picks a default)."""
+
+    id: str | None = None
+    type: str | None = None
+    #: Unix seconds.
+    time: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A sample event the provider sends, for ``bridge dev`` and ``bridge send``."""
+
+    body: bytes
+    #: For schemes that carry the event type in a header (``sign(event_type=...)``).
+    event_type: str | None = None
+
+
 class Provider(Protocol):
     """A webhook provider: one ``verify()`` shape for all of them."""
 
     #: Name used in mapping files (``provider: stripe``).
     identifier: ClassVar[str]
+    #: What intake deduplicates on, in words (``bridge sources``).
+    dedup_on: ClassVar[str]
+    #: Whether the signature covers the request URL (then intake passes ``url``).
+    signs_url: ClassVar[bool]
 
     def verify(
         self,
@@ -52,8 +82,12 @@ class Provider(Protocol):
         *,
         tolerance: int,
         now: float,
+        url: str = "",
     ) -> VerifiedEvent:
-        """Check ``body`` against ``secrets`` (any one may match) or raise."""
+        """Check ``body`` against ``secrets`` (any one may match) or raise.
+
+        ``url`` is the URL the provider posted to (the mapping's ``options.public_url``
+        behind a proxy, else the request's own), given when :attr:`signs_url`."""
         ...
 
     def sign(
@@ -64,11 +98,56 @@ class Provider(Protocol):
         now: float,
         event_id: str | None = None,
         event_type: str | None = None,
+        url: str = "",
     ) -> dict[str, str]:
         """Headers the provider would send with ``body`` (for ``bridge send`` and tests).
 
         ``event_id`` / ``event_type`` are for schemes that carry them in headers."""
         ...
+
+    def dev_secret(self) -> str:
+        """A development secret in the format the scheme expects (``bridge dev``)."""
+        ...
+
+    def sample(self) -> Sample | None:
+        """A sample event (``bridge dev`` prints a ready ``bridge send`` line for it)."""
+        ...
+
+    def facts(self, body: Any, headers: Mapping[str, str]) -> EventFacts:
+        """Event id, type and time as far as ``body`` (parsed) and ``headers`` tell."""
+        ...
+
+    def renew(self, body: bytes) -> bytes:
+        """``body`` with a fresh event id, so that sending it again is not a duplicate
+        (``bridge send --new-id``); schemes with the id in a header return it as is."""
+        ...
+
+
+class ProviderBase:
+    """Defaults for the self-description a plugin may keep (built-ins subclass it too)."""
+
+    identifier: ClassVar[str] = ""
+    dedup_on: ClassVar[str] = "the provider's event id"
+    signs_url: ClassVar[bool] = False
+
+    def dev_secret(self) -> str:
+        return "bridge-dev-secret"
+
+    def sample(self) -> Sample | None:
+        return None
+
+    def facts(self, body: Any, headers: Mapping[str, str]) -> EventFacts:
+        """Default: ``id`` and ``type`` members of a JSON object body."""
+        if not isinstance(body, dict):
+            return EventFacts()
+        event_id, event_type = body.get("id"), body.get("type")
+        return EventFacts(
+            id=event_id if isinstance(event_id, str) and event_id else None,
+            type=event_type if isinstance(event_type, str) and event_type else None,
+        )
+
+    def renew(self, body: bytes) -> bytes:
+        return body
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def test_json_output() -> None:
     assert by_name["clerk"] == {
         "source": "clerk",
         "provider": "standard-webhooks",
+        "dedup_on": "message id (webhook-id header)",
         "on": False,
         "reason": "CLERK_WEBHOOK_SECRET is not set",
         "secrets": ["CLERK_WEBHOOK_SECRET"],
