@@ -8,8 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8000 \
-    WEB_CONCURRENCY=4 \
-    BRIDGE_MAPPINGS_DIR=/app/mappings
+    WEB_CONCURRENCY=4
 
 WORKDIR /app
 
@@ -19,10 +18,14 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install --requirement /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-COPY README.md ./
+# The shipped mappings go inside the package (setup.py copies mappings/ to
+# bridge/shipped/); your own go in a folder mounted at /app/mappings (the default
+# BRIDGE_MAPPINGS_DIR, ./mappings) or named by BRIDGE_MAPPINGS_DIR, layered over them.
+COPY README.md setup.py ./
 COPY bridge ./bridge
 COPY mappings ./mappings
 RUN pip install --no-deps . \
+    && rm -rf mappings build \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin bridge
 
 USER 10001

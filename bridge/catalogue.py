@@ -30,14 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.errors import ConfigError
 from bridge.mappings.engine import Mapping, load_file, source_of
-from bridge.mappings.loader import mapping_paths
+from bridge.mappings.layers import shipped_dir
+from bridge.mappings.loader import TESTS_SUFFIX, mapping_paths
 from bridge.mappings.problems import Problem
 from bridge.providers import Provider, get_provider
 
 if TYPE_CHECKING:
     from bridge.settings import Settings
 
-__all__ = ["Catalogue", "Source", "load_source"]
+__all__ = ["Catalogue", "Source", "catalogue_files", "layer_dirs", "load_source"]
 
 #: The variable that pins sources.
 PIN_VARIABLE = "BRIDGE_SOURCES"
@@ -84,7 +85,42 @@ class Source:
             "rules": len(self.mapping.rules),
             "event_types": list(self.mapping.event_types),
             "file": str(self.mapping.path) if self.mapping.path else None,
+            "extends": self.mapping.extends,
         }
+
+
+def layer_dirs(settings: Settings) -> list[Path]:
+    """The catalogue's folders, lowest first: the shipped mappings, then the operator's.
+
+    ``BRIDGE_MAPPINGS_DIR`` (default ``./mappings``) is the operator's folder; when not
+    set explicitly and absent, there is none. In a checkout ``./mappings`` is the
+    shipped folder itself, which is then read once.
+    """
+    shipped = shipped_dir()
+    folder = settings.mappings_dir
+    explicit = "mappings_dir" in settings.model_fields_set
+    if not folder.is_dir():
+        return [shipped, folder] if explicit else [shipped]
+    if folder.resolve() == shipped.resolve():
+        return [shipped]
+    return [shipped, folder]
+
+
+def catalogue_files(directories: Sequence[Path]) -> list[Path]:
+    """The files in force: per name (``<source>.yaml``, ``<source>.tests.yaml``) the one
+    of the highest layer; folders that do not exist are returned as they are (lint and
+    the test runner report them)."""
+    chosen: dict[str, Path] = {}
+    missing: list[Path] = []
+    for directory in directories:
+        if not directory.is_dir():
+            missing.append(directory)
+            continue
+        for path in sorted(directory.glob("*.yaml")):
+            chosen[path.name] = path
+    mappings = [p for n, p in sorted(chosen.items()) if not n.endswith(TESTS_SUFFIX)]
+    tests = [p for n, p in sorted(chosen.items()) if n.endswith(TESTS_SUFFIX)]
+    return [*missing, *mappings, *tests]
 
 
 def _unset_secrets(problems: Sequence[Problem]) -> tuple[list[Problem], list[str]]:
@@ -157,25 +193,34 @@ class Catalogue:
     pinned: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Catalogue:
-        """The catalogue the settings describe; ConfigError lists every problem."""
-        return cls.load(settings.mappings_dir, settings.environ, settings.sources)
+    def from_settings(cls, settings: Settings, *, pinned: bool = True) -> Catalogue:
+        """The catalogue the settings describe; ConfigError lists every problem.
+
+        ``pinned=False`` ignores BRIDGE_SOURCES (tools that need no secret: preview)."""
+        return cls.load(
+            layer_dirs(settings), settings.environ, settings.sources if pinned else ()
+        )
 
     @classmethod
     def load(
         cls,
-        directory: Path,
+        directories: Path | Sequence[Path],
         environ: MappingABC[str, str],
         pinned: Sequence[str] = (),
     ) -> Catalogue:
-        """Load every mapping in ``directory``; raise ConfigError on any problem."""
-        if not directory.is_dir():
-            raise ConfigError(
-                "invalid mapping files", [f"{directory}: mappings directory does not exist"]
-            )
+        """Load every mapping in ``directories`` (later layers win, file by file);
+        raise ConfigError on any problem."""
+        layers = [directories] if isinstance(directories, Path) else list(directories)
+        for directory in layers:
+            if not directory.is_dir():
+                raise ConfigError(
+                    "invalid mapping files", [f"{directory}: mappings directory does not exist"]
+                )
+        directory = layers[-1]
         sources: dict[str, Source] = {}
         problems: list[Problem] = []
-        for path in mapping_paths([directory]):
+        files = [p for p in catalogue_files(layers) if not p.name.endswith(TESTS_SUFFIX)]
+        for path in mapping_paths(files):
             source, found = load_source(path, environ, pinned)
             problems.extend(found)
             if source is not None:

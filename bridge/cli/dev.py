@@ -26,7 +26,7 @@ import click
 import httpx
 
 from bridge import processes
-from bridge.catalogue import Catalogue
+from bridge.catalogue import Catalogue, layer_dirs
 from bridge.cli import settings_or_exit
 from bridge.errors import ConfigError
 from bridge.redis_server import RedisServer, free_port
@@ -103,12 +103,11 @@ def dev(port: int | None, data_dir: Path) -> None:
     """Run Redis, the web app, a worker and a local collector, all on this machine."""
     settings = settings_or_exit()
     port = port or settings.port
-    mappings_dir = settings.mappings_dir.resolve()
+    layers = layer_dirs(settings)
+    # The highest layer: the operator's folder, else the shipped one (read once).
+    mappings_dir = layers[-1].resolve()
     if not mappings_dir.is_dir():
-        raise click.ClickException(
-            f"no mappings folder at {mappings_dir}: run from the repository's root or set "
-            "BRIDGE_MAPPINGS_DIR"
-        )
+        raise click.ClickException(f"no mappings folder at {mappings_dir} (BRIDGE_MAPPINGS_DIR)")
     data_dir = data_dir.resolve()
     stopping: list[int] = []
 
@@ -129,7 +128,7 @@ def dev(port: int | None, data_dir: Path) -> None:
         }
         try:
             # Not pinned: here every source gets a development secret and is on.
-            catalogue = Catalogue.load(mappings_dir, env)
+            catalogue = Catalogue.load(layers, env)
         except ConfigError as exc:
             lines = ["invalid mapping files", *exc.problems]
             raise click.ClickException("\n".join(lines)) from None

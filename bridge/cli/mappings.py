@@ -21,8 +21,12 @@ from bridge.settings import Settings
 
 
 def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
+    """The paths given, else the catalogue's files: the shipped mappings with the
+    operator's folder (BRIDGE_MAPPINGS_DIR) over them."""
+    from bridge.catalogue import catalogue_files, layer_dirs
+
     settings = settings_or_exit()
-    return (list(paths) if paths else [settings.mappings_dir]), settings
+    return (list(paths) if paths else catalogue_files(layer_dirs(settings))), settings
 
 
 @click.group()
@@ -75,11 +79,15 @@ def test_command(paths: tuple[Path, ...], verbose: bool) -> None:
                 click.echo(f"    {line}")
     for rule in report.untested:
         click.echo(f"note: no case exercises {rule}")
+    for skipped in report.skipped:
+        click.echo(f"skip {skipped}")
     passed = sum(r.ok for r in report.results)
     failed = len(report.results) - passed
     parts = [f"{passed} passed"]
     if failed:
         parts.append(f"{failed} failed")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} skipped")
     if report.problems:
         parts.append(f"{len(report.problems)} error(s)")
     summary = ", ".join(parts) + f" in {report.seconds:.2f}s"
@@ -117,15 +125,15 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
     settings = settings_or_exit()
     try:
         # Not pinned: previewing needs no secret (an off source's mapping is compiled).
-        catalogue = Catalogue.load(settings.mappings_dir, settings.environ)
+        catalogue = Catalogue.from_settings(settings, pinned=False)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
-        _fail(f"the mappings have problems; run `bridge mappings check {settings.mappings_dir}`")
+        _fail("the mappings have problems; run `bridge mappings check`")
     entry = catalogue.get(source)
     if entry is None:
         _fail(
-            f"no mapping for source {source!r} in {settings.mappings_dir} "
+            f"no mapping for source {source!r} "
             f"(known: {', '.join(s.name for s in catalogue) or 'none'})"
         )
     mapping, path = entry.mapping, entry.mapping.path

@@ -44,11 +44,9 @@ def send(
     try:
         settings = Settings.from_env()
         # Not pinned: other sources' secrets need not be set to send to this one.
-        entry = Catalogue.load(settings.mappings_dir, settings.environ).get(source)
+        entry = Catalogue.from_settings(settings, pinned=False).get(source)
         if entry is None:
-            raise click.UsageError(
-                f"no mapping file for source {source!r} in {settings.mappings_dir}"
-            )
+            raise click.UsageError(f"no mapping file for source {source!r}")
         if not entry.on or not entry.mapping.secrets:
             raise click.UsageError(f"source {source!r} is off: {entry.reason}")
         mapping = entry.mapping

@@ -142,6 +142,10 @@ class Mapping:
     secret_vars: tuple[str, ...] = ()
     #: ``options.public_url``: the URL the provider signs, behind a rewriting proxy.
     public_url: str | None = None
+    #: The shipped mapping this one ``extends`` (None: a mapping of its own).
+    extends: str | None = None
+    #: Rules of the shipped mapping this one replaced or dropped (by name).
+    changed_rules: tuple[str, ...] = ()
     _exact: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _globs: tuple[CompiledRule, ...] = field(default=(), repr=False)
     _cache: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
@@ -351,14 +355,16 @@ class _Compiler:
 
     def problem(self, loc: Loc, kind: str, message: str, *, key: bool = False) -> None:
         line, col = self.positions.key(loc) if key else self.positions.value(loc)
-        self.problems.append(Problem(self.file, line, col, kind, message))
+        file = self.positions.file_of(loc, self.file)
+        self.problems.append(Problem(file, line, col, kind, message))
 
     def expr(self, value: Any, loc: Loc) -> Expression:
         try:
             return compile_value(value)
         except ExpressionError as exc:
             line, col = self.positions.inside(loc, exc.column)
-            self.problems.append(Problem(self.file, line, col, "expression", str(exc)))
+            file = self.positions.file_of(loc, self.file)
+            self.problems.append(Problem(file, line, col, "expression", str(exc)))
             return Expression(source=str(value), literal=None)
 
     def tree(self, value: Any, loc: Loc) -> Compiled:
@@ -467,6 +473,8 @@ def compile_model(
         account=account,
         identity_fallback=opts.identity_fallback,
         public_url=opts.public_url,
+        extends=model.extends,
+        changed_rules=positions.changed_rules,
         secret_vars=tuple(
             dict.fromkeys(
                 name

@@ -179,6 +179,17 @@ class Rule(_Strict):
 class MappingFile(_Strict):
     """A mapping file: ``mappings/<source>.yaml``."""
 
+    extends: str | None = Field(
+        None,
+        description="A shipped mapping to build on (`stripe`): this file's keys override "
+        "its keys (`options` and `identity` key by key), its `rules` replace the "
+        "shipped rules of the same name or are added after them; upgrades of bridge "
+        "bring the shipped rules' fixes.",
+    )
+    drop: list[str] = Field(
+        default_factory=list,
+        description="With `extends`: names of shipped rules to leave out.",
+    )
     provider: str = Field(
         description="Provider plugin that verifies the webhooks: a registered "
         "identifier (`bridge mappings schema` lists them; plugins add more)."

@@ -58,6 +58,7 @@ def test_json_output() -> None:
         "rules": 2,
         "event_types": ["user.created", "user.updated"],
         "file": str(ROOT / "mappings" / "clerk.yaml"),
+        "extends": None,
     }
     assert SECRET_VALUE not in out
 
