@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask
 from redis import Redis
 
 from bridge import keys
+from bridge.envelope import Envelope
 from tests.intake.conftest import LogLines
 from tests.intake.test_health import samples
 from tests.signing import (
@@ -87,3 +89,34 @@ def test_one_line_at_boot_says_which_sources_are_on_and_off(
         "github": "GITHUB_WEBHOOK_SECRET is not set",
     }
     assert "whsec" not in logs.getvalue()
+
+
+def test_two_stripe_accounts_side_by_side(
+    make_app: Callable[..., Flask], redis: Redis, tmp_path: Path
+) -> None:
+    for region in ("us", "eu"):
+        (tmp_path / f"stripe-{region}.yaml").write_text(
+            f"extends: stripe\nsecrets: ${{STRIPE_{region.upper()}_WEBHOOK_SECRET}}\n"
+        )
+    app = make_app(
+        BRIDGE_MAPPINGS_DIR=str(tmp_path),
+        STRIPE_WEBHOOK_SECRET="",
+        STRIPE_US_WEBHOOK_SECRET="whsec_us",
+        STRIPE_EU_WEBHOOK_SECRET="whsec_eu",
+    )
+    client = app.test_client()
+    body = stripe_event()
+    us, eu = stripe_headers(body, "whsec_us"), stripe_headers(body, "whsec_eu")
+    assert client.post("/webhooks/stripe-eu", data=body, headers=us).status_code == 400
+    assert client.post("/webhooks/stripe-us", data=body, headers=us).get_json()["status"] == (
+        "accepted"
+    )
+    # The same event id in the other account is its own event, not a duplicate.
+    assert client.post("/webhooks/stripe-eu", data=body, headers=eu).get_json()["status"] == (
+        "accepted"
+    )
+    assert client.post("/webhooks/stripe", data=body, headers=us).get_json()["reason"] == (
+        "source_off"
+    )
+    sources = [Envelope.decode(raw).source for raw in redis.lrange(keys.INBOX, 0, -1)]
+    assert sources == ["stripe-us", "stripe-eu"]
