@@ -33,7 +33,7 @@ from bridge.mappings.engine import Mapping, load_file, source_of
 from bridge.mappings.layers import shipped_dir
 from bridge.mappings.loader import TESTS_SUFFIX, mapping_paths
 from bridge.mappings.problems import Problem
-from bridge.providers import Provider, get_provider
+from bridge.providers import Provider
 
 if TYPE_CHECKING:
     from bridge.settings import Settings
@@ -167,10 +167,10 @@ def load_source(
             reason = f"not listed in {PIN_VARIABLE} (and {reason})"
         note = unset_problems[0]
         note = Problem(note.file, note.line, note.col, "info", f"source {name!r} is off: {reason}")
-        return Source(name, mapping, get_provider(mapping.provider), False, reason, note), []
+        return Source(name, mapping, mapping.plugin(), False, reason, note), []
     if mapping is None:
         return None, problems
-    plugin = get_provider(mapping.provider)
+    plugin = mapping.plugin()
     if pinned and name not in pinned:
         reason = f"not listed in {PIN_VARIABLE}"
         note = Problem(str(path), 1, 1, "info", f"source {name!r} is off: {reason}")
@@ -197,9 +197,7 @@ class Catalogue:
         """The catalogue the settings describe; ConfigError lists every problem.
 
         ``pinned=False`` ignores BRIDGE_SOURCES (tools that need no secret: preview)."""
-        return cls.load(
-            layer_dirs(settings), settings.environ, settings.sources if pinned else ()
-        )
+        return cls.load(layer_dirs(settings), settings.environ, settings.sources if pinned else ())
 
     @classmethod
     def load(

@@ -43,7 +43,6 @@ from bridge.mappings.engine import Mapping, load_file, source_of, truthy
 from bridge.mappings.identity import MemoryIdentityStore
 from bridge.mappings.loader import TESTS_SUFFIX, mapping_paths, read_yaml, schema_problems
 from bridge.mappings.problems import Problem
-from bridge.providers import get_provider
 
 #: Value of an unset ``${VAR}`` while running test cases.
 PLACEHOLDER = "test-secret"
@@ -193,9 +192,7 @@ def _summary(calls: list[Any]) -> str:
     return "[" + ", ".join(names) + "]"
 
 
-def run_file(
-    path: Path, environ: MappingABC[str, str], mapping_path: Path | None = None
-) -> Report:
+def run_file(path: Path, environ: MappingABC[str, str], mapping_path: Path | None = None) -> Report:
     """Run every case of one test file against its mapping (``mapping_path``: a
     mapping that extends the one the cases were written for)."""
     report = Report()
@@ -256,7 +253,7 @@ def run_case(mapping: Mapping, case: Case, file: str, line: int, index: int) -> 
     result = CaseResult(file, case.name, line)
     body = deep_merge(case.event, case.patch) if case.patch else case.event
     # Where id, type and time come from is the provider's business (body or headers).
-    facts = get_provider(mapping.provider).facts(body, {})
+    facts = mapping.plugin().facts(body, {})
     event_type = case.type or facts.type
     if event_type is None:
         result.failures.append("no event type: give `type:` (the event body has none)")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError, create_model
+
 from bridge import __version__
 from bridge.envelope import Envelope
 from bridge.errors import ConfigError, MappingError
@@ -31,9 +33,22 @@ from bridge.mappings.expressions import (
 )
 from bridge.mappings.fastpath import is_false
 from bridge.mappings.identity import IdentityStore
-from bridge.mappings.loader import Loc, Positions, mapping_paths, parse_file, parse_text
+from bridge.mappings.loader import (
+    Loc,
+    Positions,
+    mapping_paths,
+    parse_file,
+    parse_text,
+    schema_problems,
+)
 from bridge.mappings.problems import Problem
-from bridge.providers import DEFAULT_TOLERANCE, known_providers
+from bridge.providers import (
+    DEFAULT_TOLERANCE,
+    Provider,
+    get_provider,
+    known_providers,
+    provider_class,
+)
 
 #: The longest messageId Segment accepts.
 MAX_MESSAGE_ID = 100
@@ -146,6 +161,13 @@ class Mapping:
     extends: str | None = None
     #: Rules of the shipped mapping this one replaced or dropped (by name).
     changed_rules: tuple[str, ...] = ()
+    #: The validated ``signature`` block (providers configured in the mapping).
+    provider_config: BaseModel | None = None
+
+    def plugin(self) -> Provider:
+        """An instance of this mapping's provider, with its configuration."""
+        return get_provider(self.provider, self.provider_config)
+
     _exact: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _globs: tuple[CompiledRule, ...] = field(default=(), repr=False)
     _cache: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
@@ -392,12 +414,15 @@ def compile_model(
     """Compile a schema-checked file; semantic mistakes are returned as problems
     (``prior``: problems already found while reading, not repeated)."""
     c = _Compiler(file, positions)
+    provider_config: BaseModel | None = None
     if model.provider not in known_providers():
         c.problem(
             ("provider",),
             "provider",
             f"unknown provider {model.provider!r}; known: {', '.join(known_providers())}",
         )
+    else:
+        provider_config = _provider_config(c, model)
     raw = model.secrets if isinstance(model.secrets, list) else [model.secrets]
     secrets = tuple(s.strip() for item in raw for s in item.split(",") if s.strip())
     if not secrets and not any(p.kind == "secret" for p in prior or ()):
@@ -475,6 +500,7 @@ def compile_model(
         public_url=opts.public_url,
         extends=model.extends,
         changed_rules=positions.changed_rules,
+        provider_config=provider_config,
         secret_vars=tuple(
             dict.fromkeys(
                 name
@@ -485,6 +511,38 @@ def compile_model(
         ),
     )
     return mapping, c.problems
+
+
+def _provider_config(c: _Compiler, model: spec.MappingFile) -> BaseModel | None:
+    """Validate the ``signature`` block against the provider's own model."""
+    config_model: type[BaseModel] | None = getattr(
+        provider_class(model.provider), "config_model", None
+    )
+    if config_model is None:
+        if model.signature is not None:
+            c.problem(
+                ("signature",),
+                "schema",
+                f"provider {model.provider!r} takes no `signature` block",
+                key=True,
+            )
+        return None
+    if model.signature is None:
+        c.problem(
+            ("provider",),
+            "required",
+            f"provider {model.provider!r} needs a `signature` block (how it signs)",
+        )
+        return None
+    wrapper = create_model("Mapping", signature=(config_model, ...))
+    try:
+        validated: BaseModel = dict(wrapper.model_validate({"signature": model.signature}))[
+            "signature"
+        ]
+        return validated
+    except ValidationError as exc:
+        c.problems.extend(schema_problems(exc, {"signature": model.signature}, c.positions, c.file))
+        return None
 
 
 def _compile_call(

@@ -195,6 +195,11 @@ class MappingFile(_Strict):
         "identifier (`bridge mappings schema` lists them; plugins add more)."
     )
     description: str | None = Field(None, description="Free text for readers.")
+    signature: dict[str, Any] | None = Field(
+        None,
+        description="How the provider signs, for providers configured in the mapping "
+        "(`generic-hmac`; see its section).",
+    )
     secrets: str | list[str] = Field(
         description="Signing secret(s), usually `${VAR}`; a comma-separated value or a "
         "list holds several during rotation."

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from pydantic import BaseModel
+
 from bridge.errors import ConfigError
 from bridge.providers.base import (
     DEFAULT_TOLERANCE,
@@ -17,6 +19,7 @@ from bridge.providers.base import (
     Sample,
     VerifiedEvent,
 )
+from bridge.providers.generic_hmac import GenericHmacProvider
 from bridge.providers.github import GitHubProvider
 from bridge.providers.standard_webhooks import StandardWebhooksProvider
 from bridge.providers.stripe import StripeProvider
@@ -30,6 +33,7 @@ __all__ = [
     "VerifiedEvent",
     "get_provider",
     "known_providers",
+    "provider_class",
     "register",
 ]
 
@@ -42,7 +46,7 @@ def register(cls: type[Provider]) -> type[Provider]:
     return cls
 
 
-for _cls in (StripeProvider, StandardWebhooksProvider, GitHubProvider):
+for _cls in (StripeProvider, StandardWebhooksProvider, GitHubProvider, GenericHmacProvider):
     register(_cls)
 
 
@@ -58,13 +62,22 @@ def known_providers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_provider(identifier: str) -> Provider:
-    """An instance of the provider registered as ``identifier``."""
+def provider_class(identifier: str) -> type[Provider]:
+    """The class registered as ``identifier`` (ConfigError naming the known ones)."""
     if identifier not in _REGISTRY:
         _load_entry_points()
     try:
-        return _REGISTRY[identifier]()
+        return _REGISTRY[identifier]
     except KeyError:
         raise ConfigError(
             f"unknown provider {identifier!r}; known: {', '.join(known_providers())}"
         ) from None
+
+
+def get_provider(identifier: str, config: BaseModel | None = None) -> Provider:
+    """An instance of the provider registered as ``identifier`` (``config``: its
+    validated ``signature`` block, for providers configured in the mapping)."""
+    cls = provider_class(identifier)
+    if config is None:
+        return cls()
+    return cls(config)  # type: ignore[call-arg]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import orjson
+from pydantic import BaseModel
 
 from bridge.errors import MalformedPayload, SignatureError, TimestampOutOfTolerance
 
@@ -124,11 +125,21 @@ class Provider(Protocol):
 
 
 class ProviderBase:
-    """Defaults for the self-description a plugin may keep (built-ins subclass it too)."""
+    """Defaults for the self-description a plugin may keep (built-ins subclass it too).
+
+    A plugin configured in the mapping file (its ``signature`` block) names the pydantic
+    model of that block in :attr:`config_model` and takes the validated block in
+    ``__init__``; lint reports the block's problems with their line and column."""
 
     identifier: ClassVar[str] = ""
     dedup_on: ClassVar[str] = "the provider's event id"
     signs_url: ClassVar[bool] = False
+    #: The model of the mapping's ``signature`` block (None: the plugin takes none).
+    config_model: ClassVar[type[BaseModel] | None] = None
+
+    def __init__(self, config: BaseModel | None = None) -> None:
+        if config is not None:
+            raise TypeError(f"provider {self.identifier!r} takes no configuration")
 
     def dev_secret(self) -> str:
         return "bridge-dev-secret"
