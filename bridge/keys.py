@@ -72,9 +72,6 @@ DLQ = f"{PREFIX}:dlq"
 #: Sorted set: dead-letter id -> when it was dead-lettered (for listing in order).
 DLQ_INDEX = f"{PREFIX}:dlq:index"
 
-#: Import path of the job that sends what is ready (used by follow-ups and tests).
-FLUSH_JOB = "bridge.delivery.jobs.flush_outbox"
-
 
 def inbox_claim(claim_id: str) -> str:
     """List holding the events of one drain-job claim."""
