@@ -21,6 +21,7 @@ from redis import Redis
 from rq import Queue
 
 from bridge import keys, metrics
+from bridge.drain import enqueue_drain
 
 Kind = Literal["calls", "event"]
 
@@ -193,7 +194,5 @@ class DeadLetters:
         if not done:
             return None
         if entry.kind == "event":
-            Queue(keys.QUEUE, connection=self.redis).enqueue(
-                keys.DRAIN_JOB, job_timeout=300, result_ttl=0
-            )
+            enqueue_drain(Queue(keys.QUEUE, connection=self.redis))
         return entry
