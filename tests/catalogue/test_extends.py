@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -212,3 +213,27 @@ def test_dropping_a_rule_the_shipped_mapping_lacks_is_a_finding(tmp_path: Path) 
     assert info.value.problems == [
         f"{tmp_path / 'stripe.yaml'}:2:8: schema: drop: shipped 'stripe' has no rule 'nope'"
     ]
+
+
+def test_check_and_sources_see_both_layers(operator: Path) -> None:
+    env = {"BRIDGE_MAPPINGS_DIR": str(operator), "STRIPE_WEBHOOK_SECRET": "s"}
+    runner = CliRunner()
+    result = runner.invoke(main, ["mappings", "check"], env=env)
+    assert result.exit_code == 0, result.output
+    # Shipped and operator layers, one file per source: stripe is the operator's.
+    assert result.output.splitlines()[-1].startswith("OK: 3 mapping(s)")
+    assert f"{SHIPPED / 'clerk.yaml'}:5:10: info: source 'clerk' is off" in result.output
+    sources = {
+        s["source"]: s
+        for s in json.loads(runner.invoke(main, ["sources", "--json"], env=env).stdout)
+    }
+    assert sources["stripe"]["file"] == str(operator / "stripe.yaml")
+    assert sources["stripe"]["extends"] == "stripe"
+    assert sources["stripe"]["on"] is True
+
+    broken = CUSTOM.replace("plan: data.object.metadata.plan", "plan: data.object.metadata.")
+    (operator / "stripe.yaml").write_text(broken)
+    result = runner.invoke(main, ["mappings", "check"], env=env)
+    assert result.exit_code == 1
+    line = broken.splitlines().index("          plan: data.object.metadata.") + 1
+    assert f"{operator / 'stripe.yaml'}:{line}:" in result.output
