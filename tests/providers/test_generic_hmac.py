@@ -218,3 +218,32 @@ def test_a_builtin_provider_takes_no_signature_block(tmp_path: Path) -> None:
     assert [str(p) for p in problems] == [
         "m.yaml:3:1: schema: provider 'stripe' takes no `signature` block"
     ]
+
+
+def test_square_vector_through_intake_behind_a_proxy(redis_url: str, tmp_path: Path) -> None:
+    """The web app passes the mapping's public URL to verify(): bridge itself is
+    reached at http://localhost/..., Square signed https://webhook.site/...."""
+    from bridge.intake import create_app
+    from bridge.settings import Settings
+
+    (tmp_path / "square.yaml").write_text(SQUARE)
+    env = {
+        "REDIS_URL": redis_url,
+        "BRIDGE_MAPPINGS_DIR": str(tmp_path),
+        "SQUARE_SECRET": SQUARE_SECRET,
+        "BRIDGE_LOG_LEVEL": "warning",
+    }
+    app = create_app(Settings.from_env(env))
+    body = (PAYLOADS / "square__webhooks.test_notification.signed_vector.json").read_bytes()
+    headers = {"x-square-hmacsha256-signature": SQUARE_SIGNATURE}
+    resp = app.test_client().post("/webhooks/square", data=body, headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {"status": "accepted", "id": "ac3ac95b-f97d-458c-a6e6-18981597e05f"}
+    # Without public_url the request's own URL is what is checked: refused.
+    without = SQUARE.replace(f"options:\n  public_url: {SQUARE_URL}\n", "")
+    assert "public_url" not in without
+    (tmp_path / "square.yaml").write_text(without)
+    app = create_app(Settings.from_env(env))
+    resp = app.test_client().post("/webhooks/square", data=body, headers=headers)
+    assert resp.status_code == 400
+    assert resp.get_json()["reason"] == "bad_signature"
