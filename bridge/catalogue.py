@@ -214,7 +214,6 @@ class Catalogue:
                 raise ConfigError(
                     "invalid mapping files", [f"{directory}: mappings directory does not exist"]
                 )
-        directory = layers[-1]
         sources: dict[str, Source] = {}
         problems: list[Problem] = []
         files = [p for p in catalogue_files(layers) if not p.name.endswith(TESTS_SUFFIX)]
@@ -227,7 +226,8 @@ class Catalogue:
         unknown = [name for name in pinned if name not in sources and not _named(name, problems)]
         if unknown:
             messages.append(
-                f"{PIN_VARIABLE}: no mapping for {', '.join(map(repr, unknown))} in {directory} "
+                f"{PIN_VARIABLE}: no mapping for {', '.join(map(repr, unknown))} in "
+                f"{', '.join(map(str, layers))} "
                 f"(known: {', '.join(sorted(sources)) or 'none'})"
             )
         if messages:

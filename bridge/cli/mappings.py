@@ -41,7 +41,7 @@ def check(paths: tuple[Path, ...]) -> None:
     from bridge.mappings.lint import check as lint
 
     targets, settings = _paths(paths)
-    result = lint(targets, settings.environ, settings.sources)
+    result = lint(targets, settings.environ, settings.sources, whole_catalogue=not paths)
     for note in result.notes:
         click.echo(str(note))
     for problem in result.problems:

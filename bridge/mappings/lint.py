@@ -46,10 +46,15 @@ def _files(paths: list[Path]) -> list[Path]:
 
 
 def check(
-    paths: list[Path], environ: MappingABC[str, str], pinned: Sequence[str] = ()
+    paths: list[Path],
+    environ: MappingABC[str, str],
+    pinned: Sequence[str] = (),
+    *,
+    whole_catalogue: bool = False,
 ) -> LintResult:
     """Lint the files named by ``paths`` (folders: every ``*.yaml`` inside);
-    ``pinned``: the sources ``BRIDGE_SOURCES`` lists."""
+    ``pinned``: the sources ``BRIDGE_SOURCES`` lists, each of which must be among the
+    files when they are a whole catalogue (or a folder)."""
     result = LintResult()
     for path in _files(paths):
         if not path.exists():
@@ -65,7 +70,7 @@ def check(
                 result.rules += len(source.mapping.rules)
                 if source.note is not None:
                     result.notes.append(source.note)
-    if pinned and any(p.is_dir() for p in paths):
+    if pinned and (whole_catalogue or any(p.is_dir() for p in paths)):
         names = {source_of(p) for p in result.mappings}
         for name in pinned:
             if name not in names:

@@ -166,3 +166,10 @@ def test_preview_ignored_type_and_mapping_error(tmp_path: Path) -> None:
     code, out = invoke("preview", "stripe", str(payload))
     assert code == 1
     assert "mapping error: rule 'charge-refunded'" in out
+
+
+def test_check_refuses_a_pinned_source_that_does_not_exist() -> None:
+    # What the release phase runs: a typo in BRIDGE_SOURCES fails the deploy.
+    code, out = invoke("mappings", "check", env={**ENV, "BRIDGE_SOURCES": "stripe,strpie"})
+    assert code == 1
+    assert "BRIDGE_SOURCES lists 'strpie': no such source" in out
