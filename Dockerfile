@@ -18,14 +18,16 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install --requirement /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# The shipped mappings go inside the package (setup.py copies mappings/ to
-# bridge/shipped/); your own go in a folder mounted at /app/mappings (the default
-# BRIDGE_MAPPINGS_DIR, ./mappings) or named by BRIDGE_MAPPINGS_DIR, layered over them.
-COPY README.md setup.py ./
-COPY bridge ./bridge
-COPY mappings ./mappings
-RUN pip install --no-deps . \
-    && rm -rf mappings build \
+# Built outside /app and installed: gunicorn and rq put the working directory first on
+# sys.path, so a source copy in /app would shadow the installed package. The shipped
+# mappings go inside the package (setup.py copies mappings/ to bridge/shipped/); your
+# own go in a folder mounted at /app/mappings (the default BRIDGE_MAPPINGS_DIR,
+# ./mappings) or named by BRIDGE_MAPPINGS_DIR, layered over them.
+COPY README.md setup.py pyproject.toml /tmp/src/
+COPY bridge /tmp/src/bridge
+COPY mappings /tmp/src/mappings
+RUN pip install --no-deps /tmp/src \
+    && rm -rf /tmp/src \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin bridge
 
 USER 10001

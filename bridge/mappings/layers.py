@@ -68,7 +68,10 @@ def extend(
     line, col = positions.value(("extends",))
     shipped = shipped_dir()
     base_path = shipped / f"{name}.yaml" if isinstance(name, str) else None
-    if base_path is None or not base_path.is_file() or base_path.resolve() == Path(file).resolve():
+    if base_path is not None and base_path.resolve() == Path(file).resolve():
+        message = f"extends: {file} is the shipped {name!r} itself; extend it from your own folder"
+        return None, positions, [*problems, Problem(file, line, col, "schema", message)]
+    if base_path is None or not base_path.is_file():
         known = sorted(p.stem for p in shipped.glob("*.yaml") if not p.stem.endswith(".tests"))
         return (
             None,

@@ -237,3 +237,18 @@ def test_check_and_sources_see_both_layers(operator: Path) -> None:
     assert result.exit_code == 1
     line = broken.splitlines().index("          plan: data.object.metadata.") + 1
     assert f"{operator / 'stripe.yaml'}:{line}:" in result.output
+
+
+def test_a_shipped_file_cannot_extend_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "stripe.yaml").write_text("extends: stripe\n")
+    monkeypatch.setattr(layers, "shipped_dir", lambda: shipped)
+    with pytest.raises(ConfigError) as info:
+        Catalogue.load(shipped, {})
+    assert info.value.problems == [
+        f"{shipped / 'stripe.yaml'}:1:10: schema: extends: {shipped / 'stripe.yaml'} is the "
+        "shipped 'stripe' itself; extend it from your own folder"
+    ]
