@@ -38,5 +38,7 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["bridge", "healthcheck"]
 
 # Exec form: gunicorn is PID 1 and receives SIGTERM directly (no shell in between).
-# Gunicorn binds 0.0.0.0:$PORT when PORT is set, and reads WEB_CONCURRENCY for workers.
-CMD ["gunicorn", "--graceful-timeout", "25", "--no-control-socket", "bridge.intake:create_app()"]
+# Gunicorn binds 0.0.0.0:$PORT when PORT is set, and reads WEB_CONCURRENCY for workers;
+# bridge/gunicorn_conf.py sets the rest (gthread workers: a slow client holds a thread,
+# not a worker; JSON for the requests gunicorn refuses itself).
+CMD ["gunicorn", "--config", "python:bridge.gunicorn_conf", "bridge.intake:create_app()"]

@@ -281,7 +281,9 @@ def received(collector: str) -> tuple[dict[str, float], int, int]:
     rows = httpx.get(f"{collector}/received", timeout=30).json()["received"]
     first: dict[str, float] = {}
     for at, mid in rows:
-        event_id = next((p for p in str(mid).split(":") if p.startswith("evt_")), str(mid))
+        # An Order Completed is named by its payment (`once:`): pi_<run>_<i> of evt_<run>_<i>.
+        part = next((p for p in str(mid).split(":") if p.startswith(("evt_", "pi_"))), str(mid))
+        event_id = "evt_" + part.removeprefix("pi_") if part.startswith("pi_") else part
         first.setdefault(event_id, at)
     return first, len({mid for _, mid in rows}), len(rows)
 

@@ -1,13 +1,17 @@
-"""Intake benchmark: bridge against a trivial Flask endpoint and a naive Stripe handler.
+"""Intake benchmark: bridge against the durable floor, a trivial Flask endpoint and a
+naive Stripe handler.
 
 One command, from the repository root::
 
     .venv/bin/python bench/bench_intake.py
 
-It starts a private ``redis-server`` (append-only, as in production) and three gunicorn
-servers with the same settings on 127.0.0.1:
+It starts a private ``redis-server`` (append-only, as in production) and one gunicorn
+server per app, all with the same settings (by default the shipped ones,
+``-c python:bridge.gunicorn_conf``, at ``-w 4`` as the image runs), on 127.0.0.1:
 
 * ``trivial``: ``bench.apps.trivial:app``, reads the body and answers 200 (the ceiling);
+* ``floor``: ``bench.apps.floor:app``, reads the body, one ``RPUSH``, answers 200 (the
+  durable floor: no durable design beats it);
 * ``naive``: ``bench.apps.naive:app``, ``stripe.Webhook.construct_event`` + one
   ``rq.Queue.enqueue`` per webhook;
 * ``bridge``: ``bridge.intake:create_app()``, verified + deduplicated + made durable.
@@ -23,7 +27,8 @@ ratios measured side by side in each round, and their medians over rounds.
 Results: a table on stdout, ``bench/results/intake-<date>.json`` and a markdown snippet
 (``.md`` next to it) for ``bench/README.md``. Everything it starts is stopped by PID in
 ``finally`` blocks. Needs ``wrk`` (``apt-get install -y wrk``). Exit status: 0 when
-bridge meets both bars (>= 0.5x trivial, >= 2x naive), 1 when it does not.
+bridge meets the bars of the baselines measured (>= 0.9x floor, >= 0.5x trivial,
+>= 2x naive), 1 when it does not.
 
 Each line also shows CPU milliseconds per answered request of the app's gunicorn
 workers and of redis-server (from /proc), which says where the machine's two cores go.
@@ -82,6 +87,12 @@ SECRET = "whsec_bench_" + "0" * 32
 ID_PLACEHOLDER = "evt___BENCH_EVENT_ID__"
 NAIVE_QUEUE = "naive"
 
+#: Bars for bridge ÷ each baseline (BRIEF.md section 3; issue 2).
+BARS = {"floor": 0.9, "trivial": 0.5, "naive": 2.0}
+
+#: The gunicorn settings module the Procfile and the image run.
+GUNICORN_CONF = "python:bridge.gunicorn_conf"
+
 #: Hard limits, whatever the arguments say.
 MAX_ROUNDS = 10
 MAX_DURATION = 60.0
@@ -103,6 +114,7 @@ class Target:
 TARGETS = {
     "trivial": Target("trivial", "bench.apps.trivial:app", "cycle"),
     "naive": Target("naive", "bench.apps.naive:app", "cycle"),
+    "floor": Target("floor", "bench.apps.floor:app", "cycle"),
     "bridge": Target("bridge", "bridge.intake:create_app()", "once"),
     "bridge-dup": Target("bridge-dup", "bridge.intake:create_app()", "cycle", ids="duplicate"),
 }
@@ -177,7 +189,10 @@ class GunicornSettings:
     threads: int
 
     def args(self) -> list[str]:
-        args = ["-w", str(self.workers), "-k", self.worker_class, "--backlog", "2048"]
+        if self.worker_class == "conf":  # the shipped settings, as the Procfile runs them
+            args = ["-c", GUNICORN_CONF, "-w", str(self.workers), "--backlog", "2048"]
+        else:
+            args = ["-w", str(self.workers), "-k", self.worker_class, "--backlog", "2048"]
         if self.worker_class == "gthread":
             args += ["--threads", str(self.threads)]
         if Path("/dev/shm").is_dir():
@@ -185,6 +200,13 @@ class GunicornSettings:
         return args
 
     def label(self) -> str:
+        if self.worker_class == "conf":
+            from bridge import gunicorn_conf
+
+            return (
+                f"-c {GUNICORN_CONF} -w {self.workers} "
+                f"(= -k {gunicorn_conf.worker_class} --threads {gunicorn_conf.threads})"
+            )
         threads = f" --threads {self.threads}" if self.worker_class == "gthread" else ""
         return f"-w {self.workers} -k {self.worker_class}{threads}"
 
@@ -316,6 +338,8 @@ def redis_counts(redis: Redis, target: Target) -> dict[str, int]:
     """What the target left in Redis: proof that the work was really done."""
     if target.name == "naive":
         return {"queued_jobs": int(redis.llen(f"rq:queue:{NAIVE_QUEUE}"))}
+    if target.name == "floor":
+        return {"pushed": int(redis.llen("floor:events"))}
     if target.name.startswith("bridge"):
         raw = redis.hgetall(keys.METRICS)
         counts = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
@@ -422,7 +446,7 @@ def summarise(measurements: list[Measurement], load: str, names: Sequence[str]) 
     for name in names:
         if name not in out:
             continue
-        for base in ("trivial", "naive"):
+        for base in BARS:
             ratios = [r[name] / r[base] for r in by_round.values() if name in r and r.get(base)]
             if ratios:
                 out[name][f"vs_{base}_per_round"] = ratios
@@ -435,12 +459,13 @@ def table(summary: dict[str, Any], title: str) -> str:
     lines = [
         title,
         f"{'app':<11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'vs trivial':>11} {'vs naive':>9} {'CPU ms/req app+redis':>21}",
+        f"{'vs floor':>9} {'vs trivial':>11} {'vs naive':>9} {'CPU ms/req app+redis':>21}",
     ]
     for name, s in summary.items():
         lines.append(
             f"{name:<11} {s['rps']:>8.0f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} "
-            f"{s['errors']:>7d} {s.get('vs_trivial', float('nan')):>10.2f}x "
+            f"{s['errors']:>7d} {s.get('vs_floor', float('nan')):>8.2f}x "
+            f"{s.get('vs_trivial', float('nan')):>10.2f}x "
             f"{s.get('vs_naive', float('nan')):>8.2f}x "
             f"{s['cpu_ms_app']:>12.3f} + {s['cpu_ms_redis']:.3f}"
         )
@@ -472,8 +497,9 @@ def markdown(result: dict[str, Any]) -> str:
     for name, s in sat.items():
         if name == "bridge":
             ratio = "—"
-        elif name in ("trivial", "naive"):
-            ratio = f"{bridge.get('vs_' + name, float('nan')):.2f}x"
+        elif name in BARS:
+            per_round = ", ".join(f"{r:.2f}" for r in bridge.get(f"vs_{name}_per_round", []))
+            ratio = f"**{bridge.get('vs_' + name, float('nan')):.2f}x** ({per_round})"
         else:
             ratio = ""
         lines.append(
@@ -492,12 +518,12 @@ def markdown(result: dict[str, Any]) -> str:
         for name, s in light.items():
             lines.append(f"| {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} |")
     bars = result["bars"]
-    lines += [
-        "",
-        f"Medians of per-round ratios. Bars: bridge ≥ 0.5x trivial "
-        f"({'met' if bars['vs_trivial_ok'] else 'NOT met'}), ≥ 2x naive "
-        f"({'met' if bars['vs_naive_ok'] else 'NOT met'}).",
+    met = [
+        f"≥ {BARS[b]:g}x {b} ({'met' if bars[f'vs_{b}_ok'] else 'NOT met'})"
+        for b in BARS
+        if bars.get(f"vs_{b}") is not None
     ]
+    lines += ["", "Medians of per-round ratios (rounds in brackets). Bars: " + ", ".join(met) + "."]
     return "\n".join(lines)
 
 
@@ -519,7 +545,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--workers", type=int, default=4, help="gunicorn -w (4 = 2 x cores, the Dockerfile default)"
     )
-    p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    p.add_argument(
+        "--worker-class",
+        default="conf",
+        choices=["conf", "sync", "gthread"],
+        help=f"conf (default): the shipped settings, -c {GUNICORN_CONF}",
+    )
+    p.add_argument(
+        "--targets",
+        default="trivial,naive,floor,bridge",
+        help="comma-separated apps to measure (trivial, naive, floor, bridge)",
+    )
     p.add_argument("--threads", type=int, default=4, help="gunicorn --threads (gthread)")
     p.add_argument(
         "--bridge-log-level", default="warning", choices=["debug", "info", "warning", "error"]
@@ -576,7 +612,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("wrk is needed: apt-get update && apt-get install -y wrk", file=sys.stderr)
         return 2
     started = time.monotonic()
-    names = ["trivial", "naive", "bridge"] + (["bridge-dup"] if args.duplicates else [])
+    names = [n for n in args.targets.split(",") if n in TARGETS and n != "bridge-dup"]
+    names += ["bridge-dup"] if args.duplicates and "bridge" in names else []
     settings = GunicornSettings(args.workers, args.worker_class, args.threads)
     template = body_template(args.body_bytes)
     body_bytes = len(template.replace(ID_PLACEHOLDER, "evt_" + "0" * 24).encode())
@@ -718,10 +755,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "body_bytes": body_bytes,
         "summary": summary,
         "bars": {
-            "vs_trivial": bridge.get("vs_trivial"),
-            "vs_naive": bridge.get("vs_naive"),
-            "vs_trivial_ok": (bridge.get("vs_trivial") or 0) >= 0.5,
-            "vs_naive_ok": (bridge.get("vs_naive") or 0) >= 2.0,
+            **{f"vs_{b}": bridge.get(f"vs_{b}") for b in BARS},
+            **{f"vs_{b}_ok": (bridge.get(f"vs_{b}") or 0) >= bar for b, bar in BARS.items()},
         },
         "measurements": [asdict(m) for m in measurements],
         "elapsed_s": round(time.monotonic() - started, 1),
@@ -746,7 +781,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(snippet)
     print(f"\nresults: {RESULTS / (stem + '.json')}")
-    return 0 if result["bars"]["vs_trivial_ok"] and result["bars"]["vs_naive_ok"] else 1
+    bars = result["bars"]
+    measured = [b for b in BARS if bars[f"vs_{b}"] is not None]
+    return 0 if all(bars[f"vs_{b}_ok"] for b in measured) else 1
 
 
 if __name__ == "__main__":

@@ -34,10 +34,11 @@ def _default(obj: object) -> object:
     raise TypeError(f"type {type(obj).__name__} is not JSON serializable")
 
 
-def dumps(obj: Any) -> bytes:
-    """``obj`` as compact JSON bytes; Decimals exactly; MappingError if impossible."""
+def dumps(obj: Any, *, indent: bool = False) -> bytes:
+    """``obj`` as compact JSON bytes (``indent``: two-space indented, for people);
+    Decimals exactly; MappingError if impossible."""
     try:
-        return orjson.dumps(obj, default=_default)
+        return orjson.dumps(obj, default=_default, option=orjson.OPT_INDENT_2 if indent else None)
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise MappingError(f"call cannot be encoded as JSON: {exc}") from None
 

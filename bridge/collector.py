@@ -9,13 +9,16 @@ appends it to a JSON-lines file, and prints it readably), and can be told to mis
     collector.fail(429, retry_after=2, times=3)
     collector.fail(400)                     # a permanent refusal
     collector.hang(30)                      # hold requests past the client's timeout
+    collector.trickle(0.2)                  # answer 200, one byte every 0.2 s
+    collector.redirect("http://elsewhere/v1/batch", status=301)
     collector.drop()                        # close the connection without an answer
     collector.recover()
     collector.wait_for_calls(100, timeout=10)
 
 The same controls over HTTP: ``POST /control`` with a JSON body such as
 ``{"mode": "fail", "status": 429, "retry_after": 2, "times": 3}`` (modes ``ok``,
-``fail``, ``hang`` with ``seconds``, ``drop``); ``GET /stats`` answers the counts.
+``fail``, ``hang`` with ``seconds``, ``trickle`` with ``seconds`` per byte, ``redirect``
+with ``location`` and ``status``, ``drop``); ``GET /stats`` answers the counts.
 Run it alone with ``python -m bridge.collector --port 8081 --file calls.jsonl``.
 """
 
@@ -45,10 +48,11 @@ MAX_CALL_BYTES = 32 * 1024
 class Mode:
     """How the collector answers the next requests."""
 
-    name: str = "ok"  # ok | fail | hang | drop
+    name: str = "ok"  # ok | fail | hang | trickle | redirect | drop
     status: int = 200
     retry_after: float | None = None
     seconds: float = 0.0
+    location: str = ""
     #: Answer this way this many more times, then recover (None: until told).
     times: int | None = None
 
@@ -165,6 +169,16 @@ class Collector:
     def hang(self, seconds: float, *, times: int | None = None) -> None:
         """Hold each request ``seconds`` then close it unanswered (a client timeout)."""
         self.mode = Mode("hang", seconds=seconds, times=times)
+
+    def trickle(self, seconds_per_byte: float, *, times: int | None = None) -> None:
+        """Answer 200 one byte at a time, ``seconds_per_byte`` apart, without recording
+        the calls: each read is quick, the whole answer is slow (a client needs a total
+        deadline, not only a read timeout)."""
+        self.mode = Mode("trickle", seconds=seconds_per_byte, times=times)
+
+    def redirect(self, location: str, *, status: int = 301, times: int | None = None) -> None:
+        """Answer ``status`` with ``Location: location`` (a moved collector)."""
+        self.mode = Mode("redirect", status=status, location=location, times=times)
 
     def drop(self, *, times: int | None = None) -> None:
         """Read each request, then close the connection without answering."""
@@ -319,6 +333,12 @@ def _make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
             if mode.name == "drop":
                 self._abort()
                 return
+            if mode.name == "trickle":
+                self._trickle(mode.seconds)
+                return
+            if mode.name == "redirect":
+                self._refuse(mode.status, "moved", {"Location": mode.location})
+                return
             if mode.name == "fail":
                 headers = {}
                 if mode.retry_after is not None:
@@ -368,6 +388,23 @@ def _make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                 collector.refused_requests += 1
             self._answer(status, {"success": False, "message": message}, headers)
 
+        def _trickle(self, seconds_per_byte: float) -> None:
+            with collector._lock:
+                collector.refused_requests += 1  # nothing is recorded
+            body = b'{"success": true}'
+            answer = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            self.close_connection = True
+            try:
+                for i in range(len(answer)):
+                    self.wfile.write(answer[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(seconds_per_byte)
+            except OSError:
+                pass  # the client gave up: what a deadline is for
+
         def _abort(self) -> None:
             with collector._lock:
                 collector.refused_requests += 1
@@ -390,6 +427,14 @@ def _make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                     )
                 elif name == "hang":
                     collector.hang(float(spec.get("seconds", 30)), times=times)
+                elif name == "trickle":
+                    collector.trickle(float(spec.get("seconds", 0.5)), times=times)
+                elif name == "redirect":
+                    collector.redirect(
+                        str(spec.get("location", "")),
+                        status=int(spec.get("status", 301)),
+                        times=times,
+                    )
                 elif name == "drop":
                     collector.drop(times=times)
                 elif name == "reset":

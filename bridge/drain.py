@@ -16,8 +16,11 @@ from bridge import keys
 #: hands over, so this only catches a hung job.
 JOB_TIMEOUT = 300
 
-#: Seconds a failed drain job stays in RQ's failed registry for inspection.
-FAILURE_TTL = 7 * 24 * 3600
+#: Seconds a failed drain job stays in RQ's failed registry for inspection. Short: the
+#: worker log and ``bridge:drain:health`` say why it failed, and a long TTL made every
+#: failed job (traceback included) a Redis cost for a week. Failing jobs are spaced by
+#: a backoff (bridge.delivery.jobs.DRAIN_BACKOFF_MAX), so at most ~60 are kept per hour.
+FAILURE_TTL = 3600
 
 
 def enqueue_drain(queue: Queue) -> Job:

@@ -12,10 +12,11 @@ between a retry with backoff and the dead-letter store.
     │   ├── UnknownSource           no mapping file for <source> (404)
     │   ├── SourceOff               <source> is in the catalogue but off (404)
     │   ├── PayloadTooLarge         body over BRIDGE_MAX_BODY_BYTES (413)
-    │   ├── SignatureError          missing/malformed/wrong signature (400)
+    │   ├── UnreadableBody          the body could not be read (bad chunking, cut off) (400)
+    │   ├── SignatureError          missing/malformed/wrong/unverifiable signature (400)
     │   │   └── TimestampOutOfTolerance   signed timestamp too old or too new (400)
     │   └── MalformedPayload        verified body is not what the provider sends (400)
-    ├── StoreUnavailable            Redis cannot be reached (503, retryable)
+    ├── StoreUnavailable            Redis unreachable, full or refusing writes (503, retryable)
     ├── MappingError                an event cannot be mapped (dead letter, not retryable)
     └── DeliveryError               the collector did not take a batch
         ├── RetryableDelivery       network error, timeout, 408, 429, 5xx
@@ -83,6 +84,13 @@ class PayloadTooLarge(WebhookError):
     reason = "payload_too_large"
 
 
+class UnreadableBody(WebhookError):
+    """The request body could not be read: broken chunked encoding, a client that went
+    away mid-body. Nothing was verified, so nothing is stored."""
+
+    reason = "unreadable_body"
+
+
 class SignatureError(WebhookError):
     """The signature is missing, malformed, or matches none of the source's secrets."""
 
@@ -107,9 +115,15 @@ class MalformedPayload(WebhookError):
 
 
 class StoreUnavailable(BridgeError):
-    """Redis cannot be reached; the provider should retry (HTTP 503)."""
+    """Redis cannot take the event (unreachable, full, read-only); the provider should
+    retry (HTTP 503). ``reason``: ``unavailable``, ``store_full`` or
+    ``store_refusing_writes``."""
 
     retryable = True
+
+    def __init__(self, message: str, reason: str = "unavailable", **context: object) -> None:
+        super().__init__(message, **context)
+        self.reason = reason
 
 
 class MappingError(BridgeError):

@@ -27,6 +27,10 @@ INBOX_KICK_TTL = 5
 #: imports the delivery code).
 DRAIN_JOB = "bridge.delivery.jobs.drain_inbox"
 
+#: Key ``GET /readyz`` writes (with a short TTL) to learn that Redis takes writes, not
+#: only that it answers: a full or read-only Redis answers PING but refuses events.
+READY_PROBE = f"{PREFIX}:readyz"
+
 #: Hash of cluster-wide counters and histogram buckets rendered by ``GET /metrics``.
 METRICS = f"{PREFIX}:metrics"
 
@@ -34,6 +38,12 @@ METRICS = f"{PREFIX}:metrics"
 def dedup(source: str, event_id: str) -> str:
     """Key remembering that ``source`` delivered ``event_id`` (lives BRIDGE_DEDUP_TTL)."""
     return f"{PREFIX}:dedup:{source}:{event_id}"
+
+
+def dedup_signed(source: str, digest: str) -> str:
+    """Key remembering the digest of signed content from a provider that does not sign
+    its event id (GitHub): a replay under a new id finds it (lives BRIDGE_DEDUP_TTL)."""
+    return f"{PREFIX}:dedup-signed:{source}:{digest}"
 
 
 def identity(source: str, provider_customer: str) -> str:
@@ -71,6 +81,11 @@ DLQ = f"{PREFIX}:dlq"
 
 #: Sorted set: dead-letter id -> when it was dead-lettered (for listing in order).
 DLQ_INDEX = f"{PREFIX}:dlq:index"
+
+#: Hash: how drain jobs have been failing: ``failures`` (in a row), ``at`` (Unix s of
+#: the last failure), ``error`` (its reason). Deleted by the next drain job that
+#: succeeds; ``bridge healthcheck --worker`` reports a worker stuck failing from it.
+DRAIN_HEALTH = f"{PREFIX}:drain:health"
 
 
 def inbox_claim(claim_id: str) -> str:

@@ -6,20 +6,21 @@ from __future__ import annotations
 #: The WSGI application gunicorn serves.
 WSGI_APP = "bridge.intake:create_app()"
 
+#: The gunicorn settings module of the web process (``gunicorn --config``).
+GUNICORN_CONF = "python:bridge.gunicorn_conf"
+
 #: The rq worker class: a SimpleWorker that also flushes, retries and recovers while
 #: idle (see bridge/delivery/worker.py and bench/README.md for why).
 WORKER_CLASS = "bridge.delivery.worker.BridgeWorker"
 
 
 def web_command(bind: str, *, workers: int | None = None) -> list[str]:
-    """``gunicorn`` serving the intake app on ``bind`` (``HOST:PORT``).
-
-    Sync workers, two per core: each request waits on one Redis round trip, during which
-    another process can use the core (bench/README.md: -w 4 beat -w 2 and -w 3 on two
-    cores; gthread was slower). Without ``workers`` gunicorn reads ``WEB_CONCURRENCY``.
-    Graceful timeout 25 s fits Heroku's 30 s between SIGTERM and SIGKILL.
+    """``gunicorn`` serving the intake app on ``bind`` (``HOST:PORT``) with the shipped
+    settings (bridge/gunicorn_conf.py: gthread workers, so a slow client holds a thread
+    and not a worker; 25 s graceful timeout). Without ``workers`` gunicorn reads
+    ``WEB_CONCURRENCY``.
     """
-    command = ["gunicorn", "--bind", bind, "--graceful-timeout", "25", "--no-control-socket"]
+    command = ["gunicorn", "--config", GUNICORN_CONF, "--bind", bind]
     if workers is not None:
         command += ["--workers", str(workers)]
     return [*command, WSGI_APP]

@@ -79,7 +79,10 @@ class RedisServer:
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # Its own session: a terminal's Ctrl-C (SIGINT to the foreground process group)
+        # must not stop Redis under workers that are still handing back their work;
+        # whoever started it stops it, last (bridge dev, the test fixtures).
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         client = Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         while True:

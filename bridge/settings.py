@@ -25,6 +25,13 @@ from pydantic import (
 
 from bridge.errors import ConfigError
 
+#: Segment's limit on calls per batch (segment.com/docs/connections/sources/catalog/
+#: libraries/server/http-api/#batch): more are acknowledged with 200 and dropped.
+MAX_BATCH_CALLS = 2500
+
+#: Settings whose values may hold credentials in a URL's user info.
+_URL_VARIABLES = frozenset({"REDIS_URL", "SEGMENT_ENDPOINT"})
+
 #: Four days is Stripe's retry horizon (3 days) plus a margin; we keep a week.
 DEFAULT_DEDUP_TTL = 7 * 24 * 3600
 
@@ -48,7 +55,9 @@ class Settings(BaseModel):
     #: BRIDGE_SOURCES: comma-separated sources that are on (each must have its secrets;
     #: the others are off). Empty: a source is on when its secrets are set.
     sources: tuple[str, ...] = Field((), validation_alias=_env("BRIDGE_SOURCES"))
-    flush_at: int = Field(250, ge=1, le=5000, validation_alias=_env("BRIDGE_FLUSH_AT"))
+    #: BRIDGE_FLUSH_AT: calls per batch; Segment takes at most 2,500 per batch (it answers
+    #: 200 to a larger one and drops it).
+    flush_at: int = Field(250, ge=1, le=MAX_BATCH_CALLS, validation_alias=_env("BRIDGE_FLUSH_AT"))
     flush_interval: float = Field(
         1.0, gt=0, le=3600, validation_alias=_env("BRIDGE_FLUSH_INTERVAL")
     )
@@ -145,10 +154,31 @@ class Settings(BaseModel):
             problems = []
             for err in exc.errors():
                 loc = err["loc"][0] if err["loc"] else "?"
-                problems.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+                given = err.get("input")
+                if loc in _URL_VARIABLES and isinstance(given, str):
+                    given = redact_url(given)  # a malformed URL may still hold a password
+                problems.append(f"{loc}: {err['msg']} (got {given!r})")
             raise ConfigError("invalid configuration", problems) from None
 
     @property
     def collector_batch_url(self) -> str:
         """Where batches are POSTed: ``{SEGMENT_ENDPOINT}/v1/batch``."""
         return f"{self.segment_endpoint}/v1/batch"
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for logs and error messages: any password replaced by ``***``.
+
+    The user info ends at the *last* ``@`` (a password may contain ``@`` and ``/``);
+    of it only a user name before the first ``:`` is kept, so even a malformed URL
+    (``redis//:pw@host``) shows no part of its password.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _password = userinfo.partition(":")
+    hidden = f"{user}:***" if colon and "/" not in user else "***"
+    return f"{scheme}{sep}{hidden}@{host}"

@@ -12,6 +12,7 @@ import subprocess
 import httpx
 from redis import Redis
 
+from bridge import processes
 from bridge.redis_server import free_port
 from tests.intake.conftest import base_env
 from tests.processes import BIN, ROOT, stop, wait_until
@@ -44,6 +45,13 @@ def test_image_shape() -> None:
     # Dependencies are installed before the source is copied: their own layer.
     assert DOCKERFILE.index("pip install --requirement") < DOCKERFILE.index("COPY bridge")
     assert "HEALTHCHECK" in DOCKERFILE
+
+
+def test_cmd_uses_the_same_gunicorn_settings_as_the_procfile() -> None:
+    cmd = image_cmd()
+    assert cmd[0] == "gunicorn"
+    assert cmd[cmd.index("--config") + 1] == processes.GUNICORN_CONF
+    assert cmd[-1] == processes.WSGI_APP
 
 
 def test_cmd_serves_on_port_answers_healthcheck_and_stops_on_sigterm(

@@ -40,6 +40,10 @@ def test_procfile_runs_what_bridge_dev_runs() -> None:
     assert web[0] == "gunicorn"
     assert "0.0.0.0:$PORT" in web
     assert processes.WSGI_APP in web
+    # The same gunicorn settings as the image and bridge dev (tested live in
+    # tests/faults/test_intake_gunicorn.py).
+    assert web[web.index("--config") + 1] == processes.GUNICORN_CONF
+    assert processes.web_command("0.0.0.0:$PORT") == web
     assert shlex.split(entries["worker"]) == processes.worker_command("$REDIS_URL")
     assert entries["release"] == "bridge mappings check"
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.settings import Settings
+from bridge.intake import create_app
+from bridge.settings import Settings, redact_url
+from tests.conftest import ROOT
 
 
 def test_defaults_follow_the_brief() -> None:
@@ -63,3 +67,60 @@ def test_every_problem_is_reported_with_its_variable() -> None:
 
 def test_empty_variable_means_default() -> None:
     assert Settings.from_env({"PORT": ""}).port == 8000
+
+
+@pytest.mark.parametrize(("value", "ok"), [("2500", True), ("2501", False), ("5000", False)])
+def test_flush_at_is_capped_at_segments_batch_limit(value: str, ok: bool) -> None:
+    # Segment's HTTP API takes at most 2,500 calls per batch (larger ones get a 200
+    # and are dropped), so no setting may ask for more.
+    if ok:
+        assert Settings.from_env({"BRIDGE_FLUSH_AT": value}).flush_at == int(value)
+        return
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"BRIDGE_FLUSH_AT": value})
+    assert info.value.problems[0].startswith("BRIDGE_FLUSH_AT:")
+    assert "2500" in info.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://:p@ss@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://default:a@b/c@cache:6379/0", "redis://default:***@cache:6379/0"),
+        ("rediss://onlysecret@cache:6380", "rediss://***@cache:6380"),
+        ("unix://:pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1"),
+        ("redis//:s3cret@cache", "***@cache"),
+    ],
+)
+def test_redact_url_hides_every_character_of_the_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("url", ["redis//:p@ss-w0rd@cache:6379", "localhost:p@ss-w0rd@cache"])
+def test_a_malformed_redis_url_is_not_echoed_with_its_password(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"REDIS_URL": url})
+    text = str(info.value)
+    assert "REDIS_URL" in text
+    assert "ss-w0rd" not in text
+    assert "p@ss" not in text
+    assert "@cache" in text  # where it points is still shown
+
+
+def test_the_web_process_logs_the_redis_url_without_its_password() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://:p@ss-w0rd@127.0.0.1:1/0",  # "@" in the password
+            "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
+            "STRIPE_WEBHOOK_SECRET": "whsec_a",
+            "GITHUB_WEBHOOK_SECRET": "g",
+            "CLERK_WEBHOOK_SECRET": "whsec_Yw==",
+            "BRIDGE_LOG_FORMAT": "json",
+        }
+    )
+    logs = io.StringIO()
+    create_app(settings, log_stream=logs)
+    assert '"redis":"redis://:***@127.0.0.1:1/0"' in logs.getvalue()
+    assert "w0rd" not in logs.getvalue()

@@ -7,6 +7,7 @@ Each command group lives in its own module and is imported only when used, so
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -37,6 +38,21 @@ def settings_or_exit() -> Settings:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(2) from None
+
+
+def mappings_dir_or_exit(settings: Settings) -> Path:
+    """The operator's mapping folder; when BRIDGE_MAPPINGS_DIR names one that does not
+    exist, one ``error:`` line naming it and exit 2 (instead of a YAML error about a file
+    that does not exist). Unset, a missing ``./mappings`` is fine: the shipped catalogue
+    is used alone (see :func:`bridge.catalogue.layer_dirs`)."""
+    folder = settings.mappings_dir
+    if folder.is_dir() or not settings.environ.get("BRIDGE_MAPPINGS_DIR"):
+        return folder
+    message = f"BRIDGE_MAPPINGS_DIR={folder}: the folder does not exist"
+    if not folder.is_absolute():
+        message += f" (in {Path.cwd()})"
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(2)
 
 
 class LazyGroup(click.Group):

@@ -11,23 +11,29 @@ so every source is on, and each source whose provider has a sample event gets a 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 import httpx
+from redis import Redis
+from redis.exceptions import RedisError
 
 from bridge import processes
 from bridge.catalogue import Catalogue, layer_dirs
-from bridge.cli import settings_or_exit
+from bridge.cli import mappings_dir_or_exit, settings_or_exit
+from bridge.delivery.deadletter import DeadLetters
 from bridge.errors import ConfigError
 from bridge.redis_server import RedisServer, free_port
 
@@ -58,6 +64,80 @@ class Child:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` (bound as gunicorn binds it, so a
+    socket merely in TIME_WAIT does not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+class DeadLetterWatch:
+    """Prints each new dead-letter entry with its reason (the worker's log only counts
+    them), and the command that shows it in full."""
+
+    def __init__(self, redis_url: str, show_command: str) -> None:
+        self.redis = Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+        self.store = DeadLetters(self.redis)
+        self.show_command = show_command
+        self.seen: set[str] = set()
+
+    def skip_existing(self) -> int:
+        """Mark the entries already stored (earlier runs: the data dir persists) as seen;
+        returns how many there are."""
+        with suppress(RedisError):
+            self.seen.update(self.store.ids())
+        return len(self.seen)
+
+    def poll(self) -> None:
+        try:
+            for entry_id in self.store.ids():
+                if entry_id in self.seen:
+                    continue
+                self.seen.add(entry_id)
+                entry = self.store.get(entry_id)
+                if entry is None:
+                    continue
+                what = (
+                    f"event {entry.source}/{entry.event_id}"
+                    if entry.kind == "event"
+                    else f"{len(entry.calls)} call(s)"
+                )
+                click.echo(
+                    click.style(f"dead letter {entry_id}", fg="red", bold=True)
+                    + f" ({what}): {entry.reason}\n"
+                    + f"  see it with: {self.show_command} {entry_id}",
+                    err=True,
+                )
+        except RedisError:
+            pass  # stopping, or a hiccup: the next poll catches up
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def _lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """Hold ``data_dir`` for this process (released when it exits): two Redis servers
+    appending to one AOF would corrupt it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / ".lock").open("wb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        click.echo(
+            f"error: {data_dir} is in use by another bridge dev: stop it, or give this one "
+            "its own --data-dir",
+            err=True,
+        )
+        raise SystemExit(2) from None
+    return handle
 
 
 @contextmanager
@@ -103,12 +183,21 @@ def dev(port: int | None, data_dir: Path) -> None:
     """Run Redis, the web app, a worker and a local collector, all on this machine."""
     settings = settings_or_exit()
     port = port or settings.port
+    mappings_dir_or_exit(settings)  # a BRIDGE_MAPPINGS_DIR that is set must exist
     layers = layer_dirs(settings)
     # The highest layer: the operator's folder, else the shipped one (read once).
     mappings_dir = layers[-1].resolve()
-    if not mappings_dir.is_dir():
-        raise click.ClickException(f"no mappings folder at {mappings_dir} (BRIDGE_MAPPINGS_DIR)")
+    if port_in_use(port):
+        # Checked first: otherwise the banner would be printed (the other instance
+        # answers /readyz) before our web process fails to bind.
+        click.echo(
+            f"error: port {port} on 127.0.0.1 is in use (another bridge dev?): stop it, "
+            "or choose another port with --port or PORT",
+            err=True,
+        )
+        raise SystemExit(2)
     data_dir = data_dir.resolve()
+    lock = _lock_data_dir(data_dir)
     stopping: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -118,6 +207,7 @@ def dev(port: int | None, data_dir: Path) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
     with ExitStack() as stack:
+        stack.callback(lock.close)  # last: after Redis has stopped
         redis = RedisServer(data_dir / "redis").start()
         stack.callback(redis.stop)
         env = {
@@ -167,6 +257,17 @@ def dev(port: int | None, data_dir: Path) -> None:
         _wait_ready(web_url, web)
 
         sources = [s.name for s in catalogue]
+        # Commands are printed with the full path of this environment's ``bridge``: a bare
+        # ``bridge`` may be iproute2's /sbin/bridge when the virtualenv is not active.
+        script = Path(sys.executable).parent / "bridge"
+        bridge_bin = (
+            shlex.quote(str(script))
+            if script.exists()
+            else f"{shlex.quote(sys.executable)} -m bridge"
+        )
+        dlq = f"REDIS_URL={redis.url} {bridge_bin} dlq"
+        watch = DeadLetterWatch(redis.url, f"{dlq} show")
+        stack.callback(watch.close)
         click.echo("")
         click.echo("bridge dev is running")
         click.echo(f"  webhooks      {web_url}/webhooks/<source>  (sources: {', '.join(sources)})")
@@ -181,20 +282,30 @@ def dev(port: int | None, data_dir: Path) -> None:
             sample_file = data_dir / "samples" / f"{source.name}.json"
             sample_file.parent.mkdir(parents=True, exist_ok=True)
             sample_file.write_bytes(sample.body)
-            secret_env = "".join(f"{v}={env[v]} " for v in source.secret_vars if v in secrets)
+            secret_env = "".join(
+                f"{v}={shlex.quote(env[v])} " for v in source.secret_vars if v in secrets
+            )
             event_type = f" --event-type {sample.event_type}" if sample.event_type else ""
             click.echo("")
             click.echo(f"Send a signed sample event to {source.name} from another terminal:")
             click.echo(
-                f"  {secret_env}BRIDGE_MAPPINGS_DIR={mappings_dir} "
-                f"{Path(sys.executable).parent / 'bridge'} send {source.name} {sample_file} "
+                f"  {secret_env}BRIDGE_MAPPINGS_DIR={shlex.quote(str(mappings_dir))} "
+                f"{bridge_bin} send {source.name} {shlex.quote(str(sample_file))} "
                 f"--url {web_url}{event_type} --new-id"
             )
+        earlier = watch.skip_existing()
+        click.echo("")
+        click.echo("Dead letters are printed here as they happen; list them with:")
+        click.echo(f"  {dlq} list" + (f"   ({earlier} from earlier runs)" if earlier else ""))
         click.echo("")
         click.echo("Ctrl-C stops everything.", err=True)
         sys.stdout.flush()
 
+        next_poll = 0.0
         while not stopping:
+            if time.monotonic() >= next_poll:
+                watch.poll()
+                next_poll = time.monotonic() + 1.0
             for child in (web, worker):
                 if child.process.poll() is not None:
                     click.echo(

@@ -1,7 +1,9 @@
 """``bridge healthcheck``: a container health probe for either role.
 
 Web (default): ``GET http://127.0.0.1:$PORT/healthz`` answers 200.
-Worker (``--worker``): an RQ worker on this host has sent a heartbeat recently.
+Worker (``--worker``): an RQ worker on this host has sent a heartbeat recently, and
+drain jobs are not stuck failing (:data:`DRAIN_FAILURES_UNHEALTHY` in a row, recorded
+in ``bridge:drain:health`` and cleared by the next job that works).
 Exit 0 when healthy, 1 with one line saying why not.
 """
 
@@ -17,6 +19,10 @@ import click
 
 from bridge.errors import ConfigError
 from bridge.settings import Settings
+
+#: Drain jobs failing in a row that make the worker probe say unhealthy. One or two
+#: failures are a Redis blip the backoff rides out; three mean ~7 s of failing.
+DRAIN_FAILURES_UNHEALTHY = 3
 
 
 def _fail(message: str) -> None:
@@ -47,13 +53,14 @@ def healthcheck(worker: bool, max_age: float) -> None:
 
     from rq import Worker
 
+    from bridge import keys
     from bridge.connections import redis_from_settings
 
     host = socket.gethostname()
     try:
-        workers = [
-            w for w in Worker.all(connection=redis_from_settings(settings)) if w.hostname == host
-        ]
+        redis = redis_from_settings(settings)
+        workers = [w for w in Worker.all(connection=redis) if w.hostname == host]
+        drain: dict[bytes, bytes] = redis.hgetall(keys.DRAIN_HEALTH)  # type: ignore[assignment]
     except Exception as exc:  # any Redis failure makes the worker useless
         _fail(f"redis: {type(exc).__name__}: {exc}")
         return
@@ -67,4 +74,8 @@ def healthcheck(worker: bool, max_age: float) -> None:
     ]
     if not ages or min(ages) > max_age:
         _fail(f"no rq worker on {host} sent a heartbeat in the last {max_age:.0f}s")
+    failures = int(drain.get(b"failures", b"0"))
+    if failures >= DRAIN_FAILURES_UNHEALTHY:
+        error = drain.get(b"error", b"").decode(errors="replace")
+        _fail(f"drain jobs failed {failures} times in a row (last: {error})")
     click.echo(f"healthy: {len(workers)} worker(s) on {host}")

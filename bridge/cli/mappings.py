@@ -15,9 +15,10 @@ from typing import Any, NoReturn
 import click
 import orjson
 
-from bridge.cli import settings_or_exit
+from bridge import codec
+from bridge.cli import mappings_dir_or_exit, settings_or_exit
 from bridge.errors import MappingError
-from bridge.settings import Settings
+from bridge.settings import Settings, redact_url
 
 
 def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
@@ -26,7 +27,13 @@ def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
     from bridge.catalogue import catalogue_files, layer_dirs
 
     settings = settings_or_exit()
-    return (list(paths) if paths else catalogue_files(layer_dirs(settings))), settings
+    if not paths:
+        mappings_dir_or_exit(settings)  # a BRIDGE_MAPPINGS_DIR that is set must exist
+        return catalogue_files(layer_dirs(settings)), settings
+    for path in paths:
+        if not path.exists():
+            _fail(f"{path}: no such file or folder")
+    return list(paths), settings
 
 
 @click.group()
@@ -123,6 +130,7 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
     from bridge.mappings.identity import IdentityStore, ReadOnlyIdentityStore
 
     settings = settings_or_exit()
+    mappings_dir_or_exit(settings)  # a BRIDGE_MAPPINGS_DIR that is set must exist
     try:
         # Not pinned: previewing needs no secret (an off source's mapping is compiled).
         catalogue = Catalogue.from_settings(settings, pinned=False)
@@ -174,19 +182,19 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
     except RedisError as exc:
         _fail(
             "this event needs an identity lookup (a customer id without a userId), "
-            f"but Redis at {_redact(settings.redis_url)} (REDIS_URL) is unreachable: {exc}"
+            f"but Redis at {redact_url(settings.redis_url)} (REDIS_URL) is unreachable: {exc}"
         )
     finally:
         redis.close()
     if as_json:
-        click.echo(orjson.dumps(calls, option=orjson.OPT_INDENT_2).decode())
+        click.echo(_pretty(calls))
         return
     if not calls:
         click.echo(f"{kind}: handled, no calls (no rule's condition holds)")
         return
     for call in calls:
         click.echo(_describe(call))
-        click.echo(orjson.dumps(call, option=orjson.OPT_INDENT_2).decode())
+        click.echo(_pretty(call))
 
 
 def _describe(call: dict[str, Any]) -> str:
@@ -196,13 +204,12 @@ def _describe(call: dict[str, Any]) -> str:
     return click.style(f"# {title}  ({who}, {call['timestamp']})", bold=True)
 
 
-def _redact(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
+def _pretty(value: Any) -> str:
+    """Calls as indented JSON, amounts digit for digit (the text the worker sends)."""
+    try:
+        return codec.dumps(value, indent=True).decode()
+    except MappingError as exc:
+        _fail(f"mapping error: {exc}", code=1)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

@@ -22,10 +22,11 @@ from __future__ import annotations
 from bridge.delivery.client import Client, InvalidCall
 from bridge.delivery.deadletter import DeadLetter, DeadLetters
 from bridge.delivery.observers import FlushEvent, Observers
-from bridge.delivery.outbox import MAX_BATCH_BYTES, MAX_CALL_BYTES
+from bridge.delivery.outbox import MAX_BATCH_BYTES, MAX_BATCH_CALLS, MAX_CALL_BYTES
 
 __all__ = [
     "MAX_BATCH_BYTES",
+    "MAX_BATCH_CALLS",
     "MAX_CALL_BYTES",
     "Client",
     "DeadLetter",

@@ -30,6 +30,7 @@ from bridge.delivery.flusher import Flusher, FlushStats
 from bridge.delivery.observers import Callback, EventName, Observers
 from bridge.delivery.outbox import MAX_CALL_BYTES, Outbox, encode_item
 from bridge.delivery.sender import Sender
+from bridge.errors import MappingError
 from bridge.settings import Settings
 
 try:
@@ -158,7 +159,10 @@ class Client:
         call["context"] = {**(context or {}), "library": LIBRARY}
         if integrations:
             call["integrations"] = integrations
-        item = encode_item(call, time.time())
+        try:
+            item = encode_item(call, time.time())
+        except MappingError as exc:  # an integer >= 2**64, nesting deeper than 254, ...
+            raise InvalidCall(str(exc)) from None
         if item is None:
             self.dead_letters.add(
                 deadletter.calls_entry([call], f"call_too_large: over {MAX_CALL_BYTES} bytes")

@@ -16,11 +16,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
 from redis import Redis
 from rq import Queue
 
-from bridge import keys, metrics
+from bridge import codec, keys, metrics
 from bridge.drain import enqueue_drain
 
 Kind = Literal["calls", "event"]
@@ -48,11 +47,14 @@ class DeadLetter:
     event_id: str | None = None
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.__dict__)
+        """The stored form (:mod:`bridge.codec`: Decimal amounts stay exact)."""
+        return codec.dumps(self.__dict__)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> DeadLetter:
-        return cls(**orjson.loads(data))
+        fields = codec.loads(data)
+        fields["at"] = float(fields["at"])  # a time, not an amount
+        return cls(**fields)
 
 
 def new_id() -> str:
@@ -66,9 +68,9 @@ def calls_entry(
     return DeadLetter(
         id=new_id(),
         kind="calls",
-        reason=reason,
+        reason=_text(reason),
         at=time.time(),
-        answer=answer[:MAX_ANSWER] if answer else None,
+        answer=_text(answer[:MAX_ANSWER]) if answer else None,
         calls=list(calls),
     )
 
@@ -76,16 +78,23 @@ def calls_entry(
 def event_entry(
     envelope: bytes | str, reason: str, source: str | None, event_id: str | None
 ) -> DeadLetter:
-    text = envelope.decode() if isinstance(envelope, bytes) else envelope
+    # An envelope that is not even UTF-8 (or a reason quoting such bytes) must still be
+    # storable: its entry is the record that it existed.
+    text = envelope.decode(errors="replace") if isinstance(envelope, bytes) else envelope
     return DeadLetter(
         id=new_id(),
         kind="event",
-        reason=reason,
+        reason=_text(reason),
         at=time.time(),
         event=text,
         source=source,
         event_id=event_id,
     )
+
+
+def _text(value: str) -> str:
+    """``value`` without lone surrogates (which no JSON encoder writes)."""
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 def reason_slug(reason: str) -> str:
@@ -175,7 +184,8 @@ class DeadLetters:
         now = time.time()
         if entry.kind == "calls":
             target = keys.OUTBOX
-            items = [f"{now!r} ".encode() + orjson.dumps(c) for c in entry.calls]
+            # The same bytes as when they were first buffered (codec: exact decimals).
+            items = [f"{now!r} ".encode() + codec.dumps(c) for c in entry.calls]
         else:
             target = keys.INBOX
             items = [(entry.event or "").encode()]

@@ -7,26 +7,34 @@ One attempt is: ``flushing`` -> POST -> one of
   * ``err`` + dead letter: a 4xx other than 408/429 moves the calls to the DLQ.
 If the process is interrupted mid-request (SIGTERM cold shutdown), the batch is
 handed back for an immediate retry; if it is SIGKILLed, its lease expires instead.
+
+When Redis is full (``maxmemory`` under ``noeviction``) it refuses the writes that
+lease or cut a batch, but still serves reads and deletes. Delivering is then the only
+way memory frees by itself, so the flusher sends the batches already cut and due
+without leasing them, and acknowledges (deletes) each one the collector accepts. Two
+workers may send the same such batch: the same bytes and messageIds, which Segment
+deduplicates (at least once, never lost). A batch that fails then stays as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from redis import Redis
+from redis.exceptions import RedisError
 
-from bridge import keys, metrics
-from bridge.delivery import deadletter
+from bridge import codec, keys, metrics
+from bridge.delivery import deadletter, outage
 from bridge.delivery.backoff import backoff_delay
 from bridge.delivery.observers import FlushEvent, Observers
 from bridge.delivery.outbox import Batch, Outbox
 from bridge.delivery.sender import Sender
-from bridge.errors import RejectedDelivery, RetryableDelivery
+from bridge.errors import DeliveryError, RejectedDelivery, RetryableDelivery
 from bridge.settings import Settings
 
 #: Refusals that may concern only some calls of a batch (invalid call, body too large):
@@ -61,6 +69,8 @@ class Flusher:
         self.stopping = stopping
         # A batch must not be taken over while its request can still be running.
         self.lease = max(settings.lease, settings.http_timeout + 5)
+        #: Whether the last attempt made while Redis was full failed retryably.
+        self._last_retryable = False
 
     def flush(
         self, *, force: bool = False, max_batches: int = 1000, max_seconds: float = 30.0
@@ -69,22 +79,73 @@ class Flusher:
         (full ones, the partial one past the flush interval, or anything if ``force``)."""
         stats = FlushStats()
         deadline = time.monotonic() + max_seconds
+        kept: set[str] = set()  # batches that failed while Redis was full
         while stats.batches < max_batches and time.monotonic() < deadline and not self.stopping():
-            batch = self.outbox.take_due(lease=self.lease) or self.outbox.take(
-                flush_at=self.settings.flush_at,
-                interval=self.settings.flush_interval,
-                lease=self.lease,
-                force=force,
-                batch_id=uuid.uuid4().hex,
-            )
+            full = False
+            try:
+                batch = self.outbox.take_due(lease=self.lease) or self.outbox.take(
+                    flush_at=self.settings.flush_at,
+                    interval=self.settings.flush_interval,
+                    lease=self.lease,
+                    force=force,
+                    batch_id=uuid.uuid4().hex,
+                )
+            except RedisError as exc:
+                if not outage.out_of_memory(exc):
+                    raise
+                full = True
+                batch = self.outbox.peek_due(skip=kept)
             if batch is None:
                 break
             stats.batches += 1
-            if self.deliver(batch):
+            if self.deliver_when_full(batch) if full else self.deliver(batch):
                 stats.sent += batch.count
-            else:
-                stats.failed += batch.count
+                continue
+            stats.failed += batch.count
+            if full:
+                if batch.id in kept or self._last_retryable:
+                    break  # the collector is failing: try again at the next sweep
+                kept.add(batch.id)
         return stats
+
+    def deliver_when_full(self, batch: Batch) -> bool:
+        """One attempt at a batch that could not be leased because Redis is full: on
+        success acknowledge it (deletes, which a full Redis allows); on failure leave
+        it as it is (its retry cannot be written)."""
+        base: dict[str, Any] = {
+            "batch_id": batch.id,
+            "calls": batch.count,
+            "attempt": batch.attempts,
+            "size": len(batch.calls),
+        }
+        self._last_retryable = False
+        try:
+            answer = self.sender.send(batch.calls)
+        except DeliveryError as exc:
+            self._last_retryable = exc.retryable
+            reason = str(exc.context.get("reason", "failed"))
+            self.observers.emit(
+                FlushEvent(
+                    "err", error=exc.message, reason=reason, outcome="kept_redis_full", **base
+                )
+            )
+            return False
+        self.outbox.ack(batch)
+        with contextlib.suppress(RedisError):  # counters are writes: only if Redis takes them
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hincrby(keys.METRICS, metrics.CALLS_SENT.field(), batch.count)
+            pipe.hincrby(keys.METRICS, metrics.BATCHES_SENT.field(), 1)
+            pipe.execute()
+        self.observers.emit(
+            FlushEvent(
+                "flushed",
+                status=answer.status,
+                elapsed=round(answer.elapsed, 4),
+                payload=batch.calls,
+                **base,
+            )
+        )
+        return True
 
     def deliver(self, batch: Batch) -> bool:
         """One attempt at ``batch``; True if the collector accepted it."""
@@ -92,9 +153,10 @@ class Flusher:
             "batch_id": batch.id,
             "calls": batch.count,
             "attempt": batch.attempts,
+            "size": len(batch.calls),
         }
         self.redis.hincrby(keys.METRICS, metrics.BATCH_ATTEMPTS.field(), 1)
-        self.observers.emit(FlushEvent("flushing", size=len(batch.calls), **base))
+        self.observers.emit(FlushEvent("flushing", **base))
         try:
             answer = self.sender.send(batch.calls)
         except RetryableDelivery as exc:
@@ -120,7 +182,7 @@ class Flusher:
                 return self._failed(batch, base, exc, "split", split)
             reason = str(exc.context.get("reason", "rejected"))
             entry = deadletter.calls_entry(
-                orjson.loads(batch.calls), f"rejected: collector answered {reason}", exc.message
+                codec.loads(batch.calls), f"rejected: collector answered {reason}", exc.message
             )
 
             def dead_letter(pipe: Any) -> None:

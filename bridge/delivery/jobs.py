@@ -7,15 +7,18 @@ follow-up when its time budget is spent with events left.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 
 from bridge import keys, metrics
-from bridge.delivery import deadletter
+from bridge.delivery import deadletter, outage
 from bridge.delivery.deadletter import DeadLetter
 from bridge.delivery.inbox import Claim
 from bridge.delivery.outbox import MAX_CALL_BYTES, encode_items
@@ -40,15 +43,25 @@ def kick(redis: Redis) -> bool:
     return True
 
 
-def map_claim(
-    runtime: Runtime, claim: Claim, mapped: Counter[str]
+#: Seconds a failed drain job makes the next one wait (doubling per failure in a row,
+#: up to :data:`DRAIN_BACKOFF_MAX`), so a failure never becomes a storm of failed jobs.
+DRAIN_BACKOFF_BASE = 1.0
+
+#: Longest wait between two drain jobs while they keep failing, seconds.
+DRAIN_BACKOFF_MAX = 60.0
+
+
+def map_events(
+    runtime: Runtime, events: Sequence[bytes], mapped: Counter[str]
 ) -> tuple[list[bytes], list[DeadLetter]]:
-    """Outbox items and dead letters for the events of one claim."""
+    """Outbox items and dead letters for ``events``: whatever goes wrong with one event
+    (bad envelope, unknown source, mapping error or crash, a call that cannot be
+    encoded) becomes its dead letter. Redis errors propagate."""
     items: list[bytes] = []
     dead: list[DeadLetter] = []
     # One identity write for the whole chunk, made before the caller commits its calls.
     identity = BufferedIdentityStore(runtime.mapper.identity)
-    for raw in claim.events:
+    for raw in events:
         try:
             env = Envelope.decode(raw)
         except Exception as exc:
@@ -56,6 +69,11 @@ def map_claim(
             continue
         try:
             calls = runtime.mapper.map(env, identity)
+            # Encoding belongs to the event: a value no JSON encoder writes (an integer
+            # of 2**64 or more, nesting deeper than 254) is that event's mapping error.
+            ok, too_large = encode_items(calls, env.received_at)
+        except RedisError:
+            raise  # an outage is not a fact about this event
         except UnknownSource as exc:
             dead.append(deadletter.event_entry(raw, f"unknown_source: {exc}", env.source, env.id))
             continue
@@ -67,7 +85,6 @@ def map_claim(
             reason = f"mapping_crash: {type(exc).__name__}: {exc}"
             dead.append(deadletter.event_entry(raw, reason, env.source, env.id))
             continue
-        ok, too_large = encode_items(calls, env.received_at)
         items.extend(ok)
         mapped[env.source] += 1
         if too_large:
@@ -77,12 +94,87 @@ def map_claim(
             entry.source, entry.event_id = env.source, env.id
             dead.append(entry)
     identity.flush()
+    for entry in dead:
+        entry.to_json()  # raises now, inside the bisection, if an entry cannot be stored
     return items, dead
+
+
+def map_claim(
+    runtime: Runtime, claim: Claim, mapped: Counter[str]
+) -> tuple[list[bytes], list[DeadLetter]]:
+    """Outbox items and dead letters for the events of one claim.
+
+    Anything that fails the chunk as a whole, other than Redis being unavailable, is
+    narrowed down by halving the chunk until the failing events stand alone: each one is
+    dead-lettered with the reason and the rest of the chunk goes on.
+    """
+    return _bisect(runtime, claim.events, mapped)
+
+
+def _bisect(
+    runtime: Runtime, events: Sequence[bytes], mapped: Counter[str]
+) -> tuple[list[bytes], list[DeadLetter]]:
+    counted: Counter[str] = Counter()
+    try:
+        items, dead = map_events(runtime, events, counted)
+    except Exception as exc:
+        if outage.unavailable(exc):
+            raise
+        if len(events) == 1:
+            reason = f"processing_crash: {type(exc).__name__}: {exc}"
+            log.warning("event_dead_lettered", reason=reason[:200])
+            return [], [_crash_entry(events[0], reason)]
+        half = len(events) // 2
+        first = _bisect(runtime, events[:half], mapped)
+        second = _bisect(runtime, events[half:], mapped)
+        return first[0] + second[0], first[1] + second[1]
+    mapped.update(counted)
+    return items, dead
+
+
+def _crash_entry(raw: bytes, reason: str) -> DeadLetter:
+    """The dead letter of an event that failed its chunk, with what is known of it."""
+    source = event_id = None
+    with contextlib.suppress(Exception):
+        head = Envelope.decode(raw)
+        source, event_id = str(head.source), str(head.id)
+    return deadletter.event_entry(raw, reason, source, event_id)
 
 
 def drain(runtime: Runtime, budget: float | None = None) -> dict[str, Any]:
     """Map inbox events into the outbox until it is empty, the budget is spent or the
-    worker is stopping; send batches as they fill. Returns a summary."""
+    worker is stopping; send batches as they fill. Returns a summary.
+
+    A job that fails (Redis unavailable, or a bug no bisection isolates) hands its
+    chunk back, records the failure in :data:`~bridge.keys.DRAIN_HEALTH` and holds the
+    kick marker for a backoff, so neither intake nor the sweep enqueues the next job
+    before it has passed.
+    """
+    try:
+        summary = _drain(runtime, budget)
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            _record_failure(runtime.redis, exc)
+        raise
+    return summary
+
+
+def _record_failure(redis: Redis, exc: Exception) -> None:
+    """Count a failed drain job and hold the next one back (best effort: Redis may be
+    the reason it failed)."""
+    reason = f"{type(exc).__name__}: {exc}"[:300]
+    try:
+        failures = int(redis.hincrby(keys.DRAIN_HEALTH, "failures", 1))
+        redis.hset(keys.DRAIN_HEALTH, mapping={"at": repr(time.time()), "error": reason})
+        delay = min(DRAIN_BACKOFF_MAX, DRAIN_BACKOFF_BASE * 2 ** min(failures - 1, 16))
+        # The kick marker, held for the backoff: intake and sweep kick only once it expires.
+        redis.set(keys.INBOX_KICK, "backoff", px=max(1, int(delay * 1000)))
+    except RedisError:
+        failures, delay = -1, DRAIN_BACKOFF_BASE
+    log.error("drain_failed", error=reason, failures=failures, retry_in=delay)
+
+
+def _drain(runtime: Runtime, budget: float | None) -> dict[str, Any]:
     redis = runtime.redis
     settings = runtime.settings
     # From here on a new webhook sets the marker again and kicks another job.
@@ -100,7 +192,10 @@ def drain(runtime: Runtime, budget: float | None = None) -> dict[str, Any]:
             items, dead = map_claim(runtime, claim, mapped)
             runtime.inbox.complete(claim, items, dead)
         except BaseException:
-            runtime.inbox.release(claim)
+            # Hand back now (the lease would do it later); if Redis is what failed, the
+            # original error is the one to report.
+            with contextlib.suppress(RedisError):
+                runtime.inbox.release(claim)
             raise
         events += len(claim.events)
         calls += len(items)
@@ -110,11 +205,11 @@ def drain(runtime: Runtime, budget: float | None = None) -> dict[str, Any]:
     followup = bool(left) and kick(redis)
     # The time trigger for what this burst left in a partial batch.
     sent += runtime.flusher.flush(max_seconds=max(0.0, deadline - time.monotonic())).sent
-    if mapped:
-        pipe = redis.pipeline(transaction=False)
-        for source, n in mapped.items():
-            pipe.hincrby(keys.METRICS, metrics.EVENTS_MAPPED.field(source=source), n)
-        pipe.execute()
+    pipe = redis.pipeline(transaction=False)
+    for source, n in mapped.items():
+        pipe.hincrby(keys.METRICS, metrics.EVENTS_MAPPED.field(source=source), n)
+    pipe.delete(keys.DRAIN_HEALTH)  # a job that works ends a streak of failures
+    pipe.execute()
     summary = {
         "events": events,
         "calls": calls,
@@ -139,7 +234,12 @@ def drain_inbox() -> dict[str, Any]:
 def sweep(runtime: Runtime) -> dict[str, Any]:
     """What an idle worker does every BRIDGE_WORKER_TICK: recover expired claims, kick
     an inbox that nobody is draining, and send what is ready (time trigger, retries)."""
-    recovered = runtime.inbox.recover()
-    kicked = len(runtime.inbox) > 0 and kick(runtime.redis)
+    try:
+        recovered = runtime.inbox.recover()
+        kicked = len(runtime.inbox) > 0 and kick(runtime.redis)
+    except RedisError as exc:
+        if not outage.out_of_memory(exc):
+            raise
+        recovered, kicked = 0, False  # Redis is full: only sending batches frees it
     stats = runtime.flusher.flush(max_seconds=runtime.settings.drain_budget)
     return {"recovered": recovered, "kicked": kicked, "sent": stats.sent, "failed": stats.failed}

@@ -1,6 +1,7 @@
 """Observers of batch delivery: ``flushing``, ``flushed`` and ``err``.
 
-Each event gets a structured log line and metrics (written by the flusher in the
+Each event gets a structured log line (``batch_flushing``, ``batch_flushed``,
+``batch_failed`` for ``err``) and metrics (written by the flusher in the
 same round trip as the Redis state change), and any Python callbacks subscribed
 with :meth:`Observers.on` (``client.on("flushed", callback)``). A callback that raises
 is logged and never affects delivery.
@@ -28,13 +29,15 @@ class FlushEvent:
     batch_id: str
     calls: int
     attempt: int
+    #: Bytes of the batch's calls as JSON (the body before the wrapper and gzip).
     size: int = 0
     status: int | None = None
     elapsed: float | None = None
     error: str | None = None
     reason: str | None = None
     #: For ``err``: ``"retry"`` (with ``retry_in`` seconds), ``"split"`` (the batch was
-    #: halved to isolate refused calls) or ``"dead_letter"``.
+    #: halved to isolate refused calls), ``"dead_letter"``, or ``"kept_redis_full"``
+    #: (Redis is full: the batch stays as it was until it can be retried or split).
     outcome: str | None = None
     retry_in: float | None = None
     #: The batch's calls as JSON (bytes), for subscribers that want the messageIds.
@@ -62,11 +65,11 @@ class Observers:
             k: v for k, v in ev.__dict__.items() if v is not None and k not in ("event", "payload")
         }
         if ev.event == "err":
-            log.warning("batch_" + ev.event, **fields)
+            log.warning("batch_failed", **fields)
         elif ev.event == "flushed":
-            log.info("batch_" + ev.event, **fields)
+            log.info("batch_flushed", **fields)
         else:
-            log.debug("batch_" + ev.event, **fields)
+            log.debug("batch_flushing", **fields)
         for callback in list(self._subs[ev.event]):
             try:
                 callback(ev)

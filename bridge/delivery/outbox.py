@@ -8,11 +8,12 @@ Layout (names in :mod:`bridge.keys`)::
     BATCH_META    hash   batch id -> {"calls", "created", "received": [...]}; "<id>:a" attempts
     BATCHES_DUE   zset   batch id -> lease deadline (in flight) or next attempt (retrying)
 
-Taking a batch is one Lua script: it cuts up to ``flush_at`` calls (and at most
-:data:`MAX_BATCH_BYTES`) off the outbox, stores them as a batch and leases it. Until
-the batch is acknowledged it stays in ``BATCHES_DUE``: a worker that dies mid-request
-leaves it there, and once the lease passes any worker takes it again with the same
-bytes, hence the same messageIds. A retry is the same batch with a later score.
+Taking a batch is one Lua script: it cuts up to ``flush_at`` calls (never more than
+:data:`MAX_BATCH_CALLS`, and at most :data:`MAX_BATCH_BYTES`) off the outbox, stores
+them as a batch and leases it. Until the batch is acknowledged it stays in
+``BATCHES_DUE``: a worker that dies mid-request leaves it there, and once the lease
+passes any worker takes it again with the same bytes, hence the same messageIds. A
+retry is the same batch with a later score.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 from redis import Redis
 
-from bridge import keys, metrics
+from bridge import codec, keys, metrics
 
 #: A call serialised larger than this is never sent (Segment's per-call limit).
 MAX_CALL_BYTES = 32 * 1024
@@ -33,6 +34,11 @@ MAX_CALL_BYTES = 32 * 1024
 #: Upper bound of a batch body (Segment's limit is 500 KB); room is left for the
 #: ``{"batch": ..., "sentAt": ...}`` wrapper.
 MAX_BATCH_BYTES = 500 * 1000 - 100
+
+#: Most calls in one batch, whatever ``BRIDGE_FLUSH_AT`` says: Segment's batch API takes
+#: at most 2,500 calls and silently drops the rest of a larger batch (it still answers
+#: 200), so no batch is ever cut larger.
+MAX_BATCH_CALLS = 2500
 
 TAKE_LUA = """
 local n = redis.call('LLEN', KEYS[1])
@@ -106,8 +112,11 @@ class Batch:
 
 
 def encode_item(call: dict[str, Any], received_at: float) -> bytes | None:
-    """The outbox item for ``call``, or None when the call is over MAX_CALL_BYTES."""
-    data = orjson.dumps(call)
+    """The outbox item for ``call``, or None when the call is over MAX_CALL_BYTES.
+
+    Raises :class:`~bridge.errors.MappingError` when the call cannot be encoded at all
+    (see :func:`bridge.codec.dumps`)."""
+    data = codec.dumps(call)
     if len(data) > MAX_CALL_BYTES:
         return None
     return f"{received_at!r} ".encode() + data
@@ -116,7 +125,8 @@ def encode_item(call: dict[str, Any], received_at: float) -> bytes | None:
 def encode_items(
     calls: Iterable[dict[str, Any]], received_at: float
 ) -> tuple[list[bytes], list[dict[str, Any]]]:
-    """Outbox items for ``calls`` and the calls too large to ever be sent."""
+    """Outbox items for ``calls`` and the calls too large to ever be sent; MappingError
+    if one of them cannot be encoded (the caller dead-letters the event whole)."""
     items: list[bytes] = []
     too_large: list[dict[str, Any]] = []
     for call in calls:
@@ -183,8 +193,10 @@ class Outbox:
         now: float | None = None,
     ) -> Batch | None:
         """Cut a new batch off the outbox if one is ready (``flush_at`` calls waiting, or
-        the oldest waited ``interval`` seconds, or ``force``), leased for ``lease`` s."""
+        the oldest waited ``interval`` seconds, or ``force``), leased for ``lease`` s.
+        A batch never holds more than :data:`MAX_BATCH_CALLS` calls."""
         now = time.time() if now is None else now
+        flush_at = max(1, min(flush_at, MAX_BATCH_CALLS))
         raw = self._take(
             keys=[keys.OUTBOX, keys.OUTBOX_SINCE, keys.BATCHES, keys.BATCH_META, keys.BATCHES_DUE],
             args=[
@@ -207,6 +219,23 @@ class Outbox:
             args=[repr(now), repr(now + lease)],
         )
         return None if raw is None else _batch(raw)
+
+    def peek_due(self, *, skip: set[str] | frozenset[str] = frozenset()) -> Batch | None:
+        """A batch whose retry time or lease has passed, read without leasing it: for
+        when Redis is full and refuses the lease's write (see Flusher.flush)."""
+        ids: list[Any] = self.redis.zrangebyscore(
+            keys.BATCHES_DUE, "-inf", repr(time.time()), start=0, num=len(skip) + 1
+        )
+        for raw_id in ids:
+            batch_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            if batch_id in skip:
+                continue
+            body = self.redis.hget(keys.BATCHES, batch_id)
+            meta, attempts = self.redis.hmget(keys.BATCH_META, [batch_id, f"{batch_id}:a"])
+            if body is None or meta is None:
+                continue  # acknowledged meanwhile
+            return _batch([batch_id, body, meta, int(attempts or 0) + 1])
+        return None
 
     def next_due(self) -> float | None:
         """When the earliest pending batch may be taken (None: no batch pending)."""
@@ -231,14 +260,15 @@ class Outbox:
         halves are sent on their own until the refused calls stand alone. Their ids
         derive from the batch's, so a retried split writes the same two batches.
         """
-        calls = orjson.loads(batch.calls)
+        # codec, not orjson: a Decimal amount must come out of the split byte for byte.
+        calls = codec.loads(batch.calls)
         half = len(calls) // 2
         ids = []
         for n, (lo, hi) in enumerate(((0, half), (half, len(calls)))):
             part_id = f"{batch.id}.{n}"
             received = batch.received[lo:hi]
             meta = {"calls": hi - lo, "created": batch.created, "received": received}
-            pipe.hset(keys.BATCHES, part_id, orjson.dumps(calls[lo:hi]))
+            pipe.hset(keys.BATCHES, part_id, codec.dumps(calls[lo:hi]))
             pipe.hset(keys.BATCH_META, mapping={part_id: orjson.dumps(meta), f"{part_id}:a": 0})
             pipe.zadd(keys.BATCHES_DUE, {part_id: now})
             ids.append(part_id)

@@ -80,7 +80,7 @@ def get_runtime() -> Runtime:
             from bridge import log
 
             settings = Settings.from_env()
-            log.configure(settings)
+            log.configure(settings, stdlib=True)  # RQ's lines as JSON too
             _runtime = Runtime(settings)
         return _runtime
 

@@ -18,23 +18,42 @@ enqueued. No ``--with-scheduler`` process is needed.
 
 On SIGTERM it finishes the current job, which notices :data:`STOPPING` between two
 chunks, completes or hands back what it holds, and returns within a few seconds.
+
+Why it outlives Redis trouble: RQ's own loop quits on the first Redis error it does
+not expect (a timeout, a connection lost while a job ends, ``OOM`` when Redis is full
+under ``noeviction``), and cannot even register while Redis refuses writes. This class
+runs RQ's loop again after such an exit, waiting :data:`RESTART_WAIT_MIN` seconds at
+first and doubling up to :data:`RESTART_WAIT_MAX`, so a worker rides out an outage or
+a full Redis and resumes by itself; the leases of whatever it held bring the work back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 from typing import Any
 
+from redis.exceptions import RedisError
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import BaseWorker, SimpleWorker, Worker, WorkerStatus
 
+from bridge.delivery import outage
 from bridge.delivery.jobs import sweep
 from bridge.delivery.runtime import STOPPING, get_runtime
 from bridge.errors import ConfigError
 from bridge.log import get_logger
 
 log = get_logger("bridge.delivery")
+
+#: Seconds before RQ's loop runs again after it quit on an error (doubles each time
+#: in a row, up to :data:`RESTART_WAIT_MAX`).
+RESTART_WAIT_MIN = 0.5
+
+#: Longest wait between two restarts of RQ's loop while Redis stays unavailable.
+RESTART_WAIT_MAX = 10.0
 
 
 class _SweepMixin(BaseWorker):
@@ -49,6 +68,89 @@ class _SweepMixin(BaseWorker):
             print(f"bridge: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
         super().__init__(*args, **kwargs)
+
+    def work(self, burst: bool = False, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop, run again whenever it quits on an error rather than on
+        request (see the module docstring); returns whether any job ran."""
+        worked = False
+        wait = RESTART_WAIT_MIN
+        restarts = 0
+        while True:
+            started = time.monotonic()
+            try:
+                if restarts:
+                    # The loop that quit may have left this worker's key "alive" (Redis
+                    # was down when it registered its death): the name is ours to reuse.
+                    self.connection.delete(self.key)
+                worked = super().work(burst, *args, **kwargs) or worked
+                error = "rq's loop quit"  # on an error it logged; a stop returns below
+            except StopRequested:
+                return worked
+            except RedisError as exc:  # registering or tearing down while Redis fails
+                error = f"{type(exc).__name__}: {exc}"
+            if burst or self._stop_requested or STOPPING.is_set():
+                return worked
+            if kwargs.get("max_jobs") or kwargs.get("max_idle_time"):
+                return worked
+            if time.monotonic() - started > 60:
+                wait = RESTART_WAIT_MIN  # it ran fine for a while: a new incident
+            log.warning("worker_restarting", error=error[:300], retry_in=wait)
+            self._forget_registration()
+            self.set_state_quietly(WorkerStatus.SUSPENDED)  # not BUSY: SIGTERM stops the wait
+            try:
+                until = time.monotonic() + wait
+                self._deliver_meanwhile()
+                while not STOPPING.is_set() and time.monotonic() < until:
+                    time.sleep(min(0.1, max(0.0, until - time.monotonic())))
+            except StopRequested:
+                return worked
+            if STOPPING.is_set():
+                return worked
+            wait = min(RESTART_WAIT_MAX, wait * 2)
+            restarts += 1
+
+    def _deliver_meanwhile(self) -> None:
+        """Send what is due while RQ's loop cannot run. When Redis is full it refuses
+        RQ's heartbeats, but the flusher can still send the batches already cut and
+        delete each one accepted: that is how a full Redis frees itself once the
+        collector is back (see bridge/delivery/flusher.py)."""
+        try:
+            stats = sweep(get_runtime())
+        except StopRequested:
+            raise
+        except Exception as exc:  # Redis down: nothing to do until it is back
+            log.warning("worker_sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return
+        if stats["sent"] or stats["failed"]:
+            log.info("worker_sweep", **stats)
+
+    def _forget_registration(self) -> None:
+        """Undo what a loop that died half-way left behind: its pub/sub thread (the
+        next loop subscribes again) and, if Redis takes it, its worker key."""
+        thread: Any = getattr(self, "pubsub_thread", None)  # typed None in rq
+        self.pubsub_thread = None
+        if thread is not None:
+            with contextlib.suppress(Exception):
+                thread.stop()
+                thread.join(timeout=1)
+        if self.pubsub is not None:
+            with contextlib.suppress(Exception):
+                self.pubsub.close()
+        with contextlib.suppress(RedisError):
+            self.connection.delete(self.key)
+
+    def set_state_quietly(self, state: str) -> None:
+        """Set the worker state; if Redis cannot take it, only locally."""
+        try:
+            self.set_state(state)
+        except RedisError:
+            self._state = state
+
+    def set_shutdown_requested_date(self) -> None:
+        # Called from the SIGTERM handler: a Redis error here must not blow up whatever
+        # the worker was doing when the signal came.
+        with contextlib.suppress(RedisError):
+            super().set_shutdown_requested_date()  # type: ignore[no-untyped-call]
 
     def handle_warm_shutdown_request(self) -> None:
         STOPPING.set()
@@ -72,17 +174,21 @@ class _SweepMixin(BaseWorker):
 
     def _sweep(self, runtime: Any) -> None:
         # BUSY while sweeping: a SIGTERM then sets _stop_requested instead of raising
-        # StopRequested in the middle of an HTTP request.
-        self.set_state(WorkerStatus.BUSY)
+        # StopRequested in the middle of an HTTP request. The state writes are inside
+        # the error handling too: Redis may fail at any of them.
+        self.set_state_quietly(WorkerStatus.BUSY)
         try:
             summary = sweep(runtime)
             if summary["sent"] or summary["failed"] or summary["recovered"] or summary["kicked"]:
                 log.info("worker_sweep", **summary)
-        except Exception:
-            # Redis or the collector down: RQ's own loop reports Redis errors; keep going.
-            log.exception("worker_sweep_failed")
+        except Exception as exc:
+            if outage.unavailable(exc):
+                # RQ's dequeue, next, waits for Redis with its own backoff.
+                log.warning("worker_sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            else:
+                log.exception("worker_sweep_failed")
         finally:
-            self.set_state(WorkerStatus.IDLE)
+            self.set_state_quietly(WorkerStatus.IDLE)
 
 
 class BridgeWorker(_SweepMixin, SimpleWorker):

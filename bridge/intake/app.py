@@ -15,7 +15,7 @@ from bridge.errors import ConfigError
 from bridge.intake import health, webhooks
 from bridge.intake.state import IntakeState
 from bridge.intake.store import EventStore
-from bridge.settings import Settings
+from bridge.settings import Settings, redact_url
 
 log = logging_setup.get_logger("bridge.intake")
 
@@ -65,13 +65,5 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
         return jsonify(error="internal error", reason="internal_error"), 500
 
     log.info("sources", **catalogue.summary())
-    log.info("web_started", sources=catalogue.on, redis=_redacted(settings.redis_url))
+    log.info("web_started", sources=catalogue.on, redis=redact_url(settings.redis_url))
     return app
-
-
-def _redacted(url: str) -> str:
-    """A Redis URL without its password."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"

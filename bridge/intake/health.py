@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from bridge import metrics
+from bridge import keys, metrics
 from bridge.intake.state import IntakeState
-from bridge.intake.store import REDIS_DOWN
+from bridge.intake.store import REDIS_DOWN, REDIS_ERRORS, unavailable
 
 bp = Blueprint("health", __name__)
 
@@ -19,15 +19,24 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready to take webhooks: Redis answers and at least one source is on.
+    """Ready to take webhooks: Redis takes a write and at least one source is on.
 
-    ``sources`` lists the sources that are on, ``off`` the others with the reason."""
+    A write, not a PING: a Redis over ``maxmemory`` (``noeviction``), a read-only
+    replica or one whose last save failed (``MISCONF``) answers PING but refuses
+    every event, and ``problems`` says which. ``sources`` lists the sources that are
+    on, ``off`` the others with the reason."""
     state: IntakeState = current_app.extensions["bridge"]
     problems = []
     try:
-        state.redis.ping()
+        state.redis.set(keys.READY_PROBE, "1", ex=60)
     except REDIS_DOWN as exc:
         problems.append(f"redis unreachable: {type(exc).__name__}")
+    except REDIS_ERRORS as exc:
+        if unavailable(exc).reason == "store_full":
+            detail = "memory full (used memory over maxmemory)"
+        else:
+            detail = str(exc)[:200]
+        problems.append(f"redis reachable but refusing writes: {detail}")
     catalogue = state.catalogue
     if not catalogue.on:
         problems.append("no source is on: set the secret of at least one source")

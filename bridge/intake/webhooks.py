@@ -3,6 +3,10 @@
 Order matters: the size limit is enforced while reading (never buffering more than
 the limit), the signature is checked on the exact raw bytes before anything is
 parsed, and 2xx is returned only after the event is in Redis.
+
+Whatever the request, the answer is a 2xx, a 4xx with a reason (counted in
+``bridge_webhooks_rejected_total``), or a 503 when Redis cannot take the event: a body
+that cannot be read and any failure inside a verifier are 400s, never 500s.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from bridge.errors import (
     SourceOff,
     StoreUnavailable,
     UnknownSource,
+    UnreadableBody,
     WebhookError,
 )
 from bridge.intake.state import IntakeState
 from bridge.log import get_logger
+from bridge.providers import verify_closed
 
 bp = Blueprint("webhooks", __name__)
 log = get_logger("bridge.intake")
@@ -34,7 +40,18 @@ UNKNOWN_SOURCE_LABEL = "_unknown"
 
 
 def _read_body(limit: int) -> bytes:
-    """The raw body, refusing (413) before reading more than ``limit`` bytes."""
+    """The raw body, refusing (413) before reading more than ``limit`` bytes, and
+    (400) a body the server cannot read (the server's own errors for broken chunked
+    encoding or a cut-off body surface here, inside the view)."""
+    try:
+        return _read_limited(limit)
+    except PayloadTooLarge:
+        raise
+    except Exception as exc:
+        raise UnreadableBody(f"the request body could not be read ({type(exc).__name__})") from exc
+
+
+def _read_limited(limit: int) -> bytes:
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"body is {length} bytes; the limit is {limit}")
@@ -73,7 +90,8 @@ def receive(source: str) -> tuple[Response, int]:
             raise SourceOff(f"source {source!r} is off: {entry.reason}")
         mapping = entry.mapping
         body = _read_body(state.settings.max_body_bytes)
-        event = entry.provider.verify(
+        event = verify_closed(
+            entry.provider,
             body,
             # Werkzeug's Headers: a case-insensitive read-only mapping of str to str.
             cast("Mapping[str, str]", request.headers),
@@ -81,7 +99,9 @@ def receive(source: str) -> tuple[Response, int]:
             tolerance=mapping.tolerance,
             now=time.time(),
             # Only schemes that sign the URL pay for building it.
-            url=(mapping.public_url or request.url) if entry.provider.signs_url else "",
+            url=(mapping.public_url or request.url)
+            if getattr(entry.provider, "signs_url", False)
+            else "",
         )
         fields.update(event_id=event.id, event_type=event.type)
         if not mapping.handles(event.type):
@@ -100,23 +120,36 @@ def receive(source: str) -> tuple[Response, int]:
             reason=exc.reason,
             error=exc.message,
             ms=_ms(started),
+            **exc.context,
             **fields,
         )
-        return _json({"error": exc.message, "reason": exc.reason}, exc.status)
+        answer = _json({"error": exc.message, "reason": exc.reason}, exc.status)
+        if isinstance(exc, UnreadableBody):
+            # The rest of the body is unreadable too: the server must not try to drain
+            # it to keep the connection alive.
+            answer[0].headers["Connection"] = "close"
+        return answer
     except StoreUnavailable as exc:
         log.error(
             "webhook",
             outcome="unavailable",
             status=503,
+            reason=exc.reason,
             error=exc.message,
             ms=_ms(started),
             **fields,
         )
-        return _json(
-            {"error": "event store unavailable; retry later", "reason": "unavailable"}, 503
-        )
+        return _json({"error": _UNAVAILABLE[exc.reason], "reason": exc.reason}, 503)
     log.info("webhook", outcome=outcome, status=200, ms=_ms(started), **fields)
     return _json({"status": outcome, "id": fields.get("event_id")}, 200)
+
+
+#: What a provider is told for each StoreUnavailable reason (the log line has detail).
+_UNAVAILABLE = {
+    "unavailable": "event store unavailable; retry later",
+    "store_full": "event store is full; retry later",
+    "store_refusing_writes": "event store is refusing writes; retry later",
+}
 
 
 def _json(body: dict[str, object], status: int) -> tuple[Response, int]:

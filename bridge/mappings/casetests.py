@@ -12,6 +12,7 @@ calls it emits with ``expect`` (see docs/mappings.md, "Test cases")::
         id: ...                 # optional: event id (default: the provider's, else case-<n>)
         time: ...               # optional: Unix seconds (default: the provider's, else 0)
         identity: {cus_1: u_1}  # optional: identity store contents before the event
+        claimed: {pi_1: in_1}   # optional: once-claims earlier events hold: id -> counted as
         match: subset           # subset (default) or exact
         expect: [...]           # the calls, in order; [] = handled, nothing emitted
         ignored: true           # instead of expect: no rule takes this event type
@@ -32,11 +33,13 @@ import time
 from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bridge import codec
 from bridge.envelope import Envelope
 from bridge.errors import MappingError
 from bridge.mappings.engine import Mapping, load_file, source_of, truthy
@@ -61,6 +64,10 @@ class Case(BaseModel):
     time: float | None = Field(None, description="Unix seconds (default: `event.created`).")
     identity: dict[str, str] = Field(
         default_factory=dict, description="Identity store before the event: customer -> userId."
+    )
+    claimed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Once-claims earlier events hold: id -> what it was counted as.",
     )
     match: str = Field("subset", pattern="^(subset|exact)$", description="subset or exact.")
     expect: list[dict[str, Any]] | None = Field(None, description="Expected calls, in order.")
@@ -172,13 +179,25 @@ def compare(expected: Any, actual: Any, exact: bool, path: str = "calls") -> lis
         for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             out.extend(compare(e, a, exact, f"{path}[{i}]"))
         return out
-    if expected == actual and isinstance(expected, bool) == isinstance(actual, bool):
+    if _same(expected, actual):
         return []
     return [f"{path}: expected {_show(expected)}, got {_show(actual)}"]
 
 
+def _same(expected: Any, actual: Any) -> bool:
+    """Equal, numbers compared exactly: a YAML float means the decimal written in the
+    file (``19.99``), which a Decimal amount must equal digit for digit."""
+    if isinstance(expected, bool) != isinstance(actual, bool):
+        return False
+    if isinstance(expected, float) and isinstance(actual, Decimal):
+        return Decimal(repr(expected)) == actual
+    if isinstance(actual, float) and isinstance(expected, Decimal):
+        return Decimal(repr(actual)) == expected
+    return bool(expected == actual)
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    text = codec.dumps(value).decode() if isinstance(value, Decimal) else repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
 
@@ -274,7 +293,7 @@ def run_case(mapping: Mapping, case: Case, file: str, line: int, index: int) -> 
     if not mapping.handles(event_type):
         result.failures.append(f"no rule takes event type {event_type!r}")
         return result
-    store = MemoryIdentityStore(case.identity)
+    store = MemoryIdentityStore(case.identity, case.claimed)
     try:
         result.rules = set(matched_rules(mapping, envelope))
         calls = mapping.evaluate(envelope, store)

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from bridge.mappings.expressions import (
     Expression,
     ExpressionError,
     compile_value,
+    current_counted,
     current_lookup,
     iso8601,
 )
@@ -57,6 +59,7 @@ MAX_MESSAGE_ID = 100
 LIBRARY = {"name": "bridge", "version": __version__}
 
 _PATTERN = re.compile(r"^[A-Za-z0-9_.:/*?-]+$")
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _CACHE_LIMIT = 4096
 
 Compiled = Any  # Expression | dict[str, Compiled] | list[Compiled]
@@ -93,9 +96,11 @@ def _nested(exc: MappingError) -> bool:
     return " " not in head and "(" not in head
 
 
-def message_id(source: str, event_id: str, rule: str, index: int) -> str:
-    """Deterministic id of one emitted call, at most 100 characters."""
-    text = f"{source}:{event_id}:{rule}:{index}"
+def message_id(source: str, event_id: str, rule: str | None, index: int) -> str:
+    """Deterministic id of one emitted call, at most 100 characters. A call counted
+    once is named by what it counts, without the rule (``rule`` None): any event of one
+    payment that emits it, by any rule, gives it the same id."""
+    text = f"{source}:{event_id}:{index}" if rule is None else f"{source}:{event_id}:{rule}:{index}"
     if len(text) <= MAX_MESSAGE_ID:
         return text
     digest = hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -129,6 +134,10 @@ class CompiledRule:
     when: Expression | None
     identity: CompiledIdentity
     calls: tuple[CompiledCall, ...]
+    #: ``once:`` expressions: the ids of what this rule counts once.
+    once: tuple[Expression, ...] = ()
+    #: ``remember:`` facts: (kind, key expressions, value expression).
+    remember: tuple[tuple[str, tuple[Expression, ...], Expression], ...] = ()
 
     def matches(self, event_type: str) -> bool:
         return any(fnmatch.fnmatchcase(event_type, p) for p in self.patterns)
@@ -232,23 +241,80 @@ class Mapping:
                 context["groupId"] = account
         timestamp = iso8601(envelope.time)
         calls: list[dict[str, Any]] = []
+        claims: list[tuple[CompiledRule, list[str], list[dict[str, Any]]]] = []
         token = current_lookup.set(lambda c: identity.resolve(self.source, [_ns(account, c)]))
+        counted = current_counted.set(
+            lambda k: _un_ns(account, identity.counted(self.source, _ns(account, k)))
+        )
         try:
             for rule in rules:
                 if rule.when is not None and not truthy(
                     _search(rule.when, body, f"rule {rule.name!r}: when")
                 ):
                     continue
+                if rule.remember and not rule.once:
+                    self._remember(rule, body, identity, account)
                 who = self._resolve(rule, body, identity, account)
+                ids = self._once_ids(rule, body, account) if rule.once else None
+                built = []
                 for call in rule.calls:
                     if call.when is not None and not truthy(
                         _search(call.when, body, f"rule {rule.name!r}, {call.label}: when")
                     ):
                         continue
-                    calls.append(self._build(envelope, rule, call, who, timestamp, context, body))
+                    built.append(
+                        self._build(envelope, rule, call, who, timestamp, context, body, ids)
+                    )
+                if ids is not None and built:
+                    claims.append((rule, ids, built))
+                calls.extend(built)
+            # Claims are made last, once every rule has mapped: an event that fails to
+            # map (a dead letter) must not hold a claim that keeps its payment from
+            # counting. A once-rule's `remember` facts are the winner's only.
+            for rule, ids, built in claims:
+                # What it is counted as (its first id: the calls' messageId), and by whom.
+                owner = f"{ids[0]}\t{envelope.id}/{rule.name}"
+                if identity.claim(self.source, ids, owner) != owner:
+                    drop = {id(c) for c in built}
+                    calls = [c for c in calls if id(c) not in drop]
+                elif rule.remember:
+                    self._remember(rule, body, identity, account)
         finally:
             current_lookup.reset(token)
+            current_counted.reset(counted)
         return calls
+
+    def _remember(
+        self, rule: CompiledRule, body: Any, store: IdentityStore, account: str | None
+    ) -> None:
+        for kind, key_exprs, value_expr in rule.remember:
+            where = f"rule {rule.name!r}: remember.{kind}"
+            value = _search(value_expr, body, f"{where}.value")
+            if not truthy(value):
+                continue
+            text = _scalar_text(value, f"{where}.value")
+            ids = []
+            for expr in key_exprs:
+                key = _search(expr, body, f"{where}.key")
+                if truthy(key):
+                    ids.append(_ns(account, f"{kind}:{_scalar_text(key, where + '.key')}"))
+            store.remember(self.source, ids, text)
+
+    def _once_ids(self, rule: CompiledRule, body: Any, account: str | None) -> list[str]:
+        where = f"rule {rule.name!r}: once"
+        ids: list[str] = []
+        for expr in rule.once:
+            value = _search(expr, body, where)
+            if truthy(value):
+                key = _ns(account, _scalar_text(value, where))
+                if key not in ids:
+                    ids.append(key)
+        if not ids:
+            sources = ", ".join(e.source for e in rule.once)
+            raise MappingError(
+                f"{where}: no id to count this event once by ({sources})", rule=rule.name
+            )
+        return ids
 
     def _resolve(
         self, rule: CompiledRule, body: Any, store: IdentityStore, account: str | None
@@ -294,6 +360,7 @@ class Mapping:
         timestamp: str,
         context: dict[str, Any],
         body: Any,
+        once: list[str] | None = None,
     ) -> dict[str, Any]:
         where = f"rule {rule.name!r}, {call.label}"
         if who.user_id is None and who.anonymous_id is None:
@@ -306,7 +373,13 @@ class Mapping:
             raise MappingError(f"{where}: alias needs a userId and none was found")
         out: dict[str, Any] = {
             "type": call.type,
-            "messageId": message_id(self.source, envelope.id, rule.name, call.index),
+            # A counted-once call is named by what it counts, not by the event: any
+            # event of one payment that gets to emit it gives it the same messageId.
+            "messageId": (
+                message_id(self.source, once[0], None, call.index)
+                if once
+                else message_id(self.source, envelope.id, rule.name, call.index)
+            ),
             "timestamp": timestamp,
         }
         if who.user_id is not None:
@@ -345,6 +418,12 @@ def _ns(account: str | None, customer: str) -> str:
     return customer if account is None else f"{account}/{customer}"
 
 
+def _un_ns(account: str | None, key: str | None) -> str | None:
+    if key is None or account is None:
+        return key
+    return key.removeprefix(f"{account}/")
+
+
 def _search(expr: Expression, body: Any, where: str) -> Any:
     try:
         return expr.search(body)
@@ -358,6 +437,8 @@ def _scalar_text(value: Any, where: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return str(int(value))
     raise MappingError(f"{where}: expected text or a whole number, got {value!r}")
 
@@ -487,7 +568,31 @@ def compile_model(
             for i, call in enumerate(rule.emit)
         )
         condition = c.expr(rule.when, (*loc, "when")) if rule.when is not None else None
-        rules.append(CompiledRule(rule.name, patterns, condition, ident, calls))
+        once = c.exprs(rule.once, (*loc, "once"))
+        if once and not calls:
+            c.problem((*loc, "once"), "schema", f"rule {rule.name!r}: `once` needs calls to count")
+        remember = []
+        for kind, fact in (rule.remember or {}).items():
+            if not _KIND.match(kind):
+                c.problem(
+                    (*loc, "remember", kind),
+                    "schema",
+                    f"rule {rule.name!r}: remember kind {kind!r} is not a lower-case name",
+                    key=True,
+                )
+            floc = (*loc, "remember", kind)
+            remember.append(
+                (
+                    kind,
+                    c.exprs(fact.key, (*floc, "key")),
+                    c.expr(fact.value, (*floc, "value")),
+                )
+            )
+        rules.append(
+            CompiledRule(
+                rule.name, patterns, condition, ident, calls, once=once, remember=tuple(remember)
+            )
+        )
     mapping = Mapping(
         source=source,
         provider=model.provider,
@@ -636,7 +741,8 @@ def load_mappings(
     env: MappingABC[str, str] = os.environ if environ is None else environ
     if not directory.is_dir():
         raise ConfigError(
-            "invalid mapping files", [f"{directory}: mappings directory does not exist"]
+            "invalid mapping files",
+            [f"BRIDGE_MAPPINGS_DIR={directory}: the mappings folder does not exist"],
         )
     found: dict[str, Mapping] = {}
     problems: list[Problem] = []

@@ -103,7 +103,7 @@ def compile_node(node: dict[str, Any], interpreter: TreeInterpreter) -> Fn:
         return negate
     if kind == "comparator":
         op = node["value"]
-        compare = TreeInterpreter.COMPARATOR_FUNC[op]
+        compare = interpreter.COMPARATOR_FUNC[op]  # bridge's: exact for Decimal amounts
         left, right = (compile_node(child, interpreter) for child in children)
         if op in ("eq", "ne"):
             return lambda value: compare(left(value), right(value))

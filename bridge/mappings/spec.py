@@ -156,6 +156,16 @@ class Call(_Strict):
     )
 
 
+class Remember(_Strict):
+    """A fact to remember for later events: ``<kind>:<key>`` -> value (read with
+    ``recall('<kind>', key)``)."""
+
+    key: Expr | list[Expr] = Field(
+        description="Expression(s) giving the id(s) the fact is about (nulls are skipped)."
+    )
+    value: Expr = Field(description="Expression giving the value to remember (null: nothing).")
+
+
 class Rule(_Strict):
     """Which events a rule takes and what it emits."""
 
@@ -173,6 +183,19 @@ class Rule(_Strict):
     )
     emit: list[Call] = Field(
         description="Calls to emit, in order. `[]` for a rule that only teaches the identity store."
+    )
+    once: Expr | list[Expr] | None = Field(
+        None,
+        description="Count once: expression(s) giving the ids of what the rule counts (a "
+        "payment's invoice, intent, session). The first event to claim any of them emits "
+        "(messageId `<source>:<first id>:<index>`); another event naming any of "
+        "them emits nothing from this rule; the same event mapped again emits again.",
+    )
+    remember: dict[str, Remember] | None = Field(
+        None,
+        description="Facts for later events, by kind: `{order: {key: ..., value: ...}}`; "
+        "read with `recall('order', id)`. In a rule with `once`, only the event that "
+        "wins the claim remembers (its facts describe the call it emitted).",
     )
 
 
@@ -259,6 +282,7 @@ def reference_markdown() -> str:
         ("`options.account`", Account),
         ("`identity` (file and rule)", Identity),
         ("`rules[]`", Rule),
+        ("`rules[].remember.<kind>`", Remember),
         ("`rules[].emit[]`", Call),
     ]
     for title, model in sections:

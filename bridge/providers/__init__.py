@@ -18,6 +18,7 @@ from bridge.providers.base import (
     ProviderBase,
     Sample,
     VerifiedEvent,
+    verify_closed,
 )
 from bridge.providers.generic_hmac import GenericHmacProvider
 from bridge.providers.github import GitHubProvider
@@ -35,6 +36,7 @@ __all__ = [
     "known_providers",
     "provider_class",
     "register",
+    "verify_closed",
 ]
 
 _REGISTRY: dict[str, type[Provider]] = {}

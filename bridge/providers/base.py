@@ -4,7 +4,13 @@ A provider verifies a raw request (body bytes + headers + the URL the provider p
 to) against the source's secrets and returns a :class:`VerifiedEvent`, or raises a
 :class:`~bridge.errors.WebhookError` subclass saying why not. Verification always runs
 on the exact raw bytes, before the body is parsed, compares in constant time, and
-fails closed: any exception that is not a clear pass is a rejection.
+fails closed: any exception that is not a clear pass is a rejection (:func:`verify_closed`
+is how intake calls a provider).
+
+Replay protection is part of the plugin's shape: a provider whose signature does not
+cover its event id (``signs_event_id = False``, GitHub) gets a
+:attr:`VerifiedEvent.signed_digest`, and intake deduplicates on it as well as on the id,
+so the same signed content re-sent under a new id is still a duplicate.
 
 Everything else provider-specific lives with it too, so that no command needs an
 if-chain over providers: how it signs (``bridge send``, tests), a development secret
@@ -15,6 +21,7 @@ deduplicates on. :class:`ProviderBase` gives the defaults a plugin may keep.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -22,7 +29,12 @@ from typing import Any, ClassVar, Protocol
 import orjson
 from pydantic import BaseModel
 
-from bridge.errors import MalformedPayload, SignatureError, TimestampOutOfTolerance
+from bridge.errors import (
+    MalformedPayload,
+    SignatureError,
+    TimestampOutOfTolerance,
+    WebhookError,
+)
 
 #: Seconds a signed timestamp may differ from now, either way, unless the mapping says.
 DEFAULT_TOLERANCE = 300
@@ -43,6 +55,10 @@ class VerifiedEvent:
     body: Any
     #: The body exactly as received (it is stored as-is, never re-serialised).
     raw: bytes
+    #: SHA-256 (hex) of what the signature covers, when the provider does not sign
+    #: ``id``: intake treats an event whose digest it has seen as a duplicate, whatever
+    #: its id. None when the id is signed (deduplicating on it is enough).
+    signed_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +90,11 @@ class Provider(Protocol):
     dedup_on: ClassVar[str]
     #: Whether the signature covers the request URL (then intake passes ``url``).
     signs_url: ClassVar[bool]
+    #: Whether the signature covers the event id used for deduplication. When it does
+    #: not, anyone holding one signed request could replay it under fresh ids, so
+    #: ``verify()`` must set :attr:`VerifiedEvent.signed_digest` (see
+    #: :func:`signed_digest`); :func:`verify_closed` rejects an event without one.
+    signs_event_id: ClassVar[bool]
 
     def verify(
         self,
@@ -134,6 +155,8 @@ class ProviderBase:
     identifier: ClassVar[str] = ""
     dedup_on: ClassVar[str] = "the provider's event id"
     signs_url: ClassVar[bool] = False
+    #: Safe default: not signed, so ``verify()`` must give a ``signed_digest``.
+    signs_event_id: ClassVar[bool] = False
     #: The model of the mapping's ``signature`` block (None: the plugin takes none).
     config_model: ClassVar[type[BaseModel] | None] = None
 
@@ -161,6 +184,46 @@ class ProviderBase:
         return body
 
 
+def signed_digest(*parts: bytes) -> str:
+    """SHA-256 hex of the signed content, for :attr:`VerifiedEvent.signed_digest`."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def verify_closed(
+    provider: Provider,
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Sequence[str],
+    *,
+    tolerance: int,
+    now: float,
+    url: str = "",
+) -> VerifiedEvent:
+    """Run ``provider.verify()`` failing closed: a bug or an unexpected input inside a
+    verifier (an SDK's ``TypeError``, an ``OverflowError``) is a rejection with a
+    reason, never an acceptance and never a 500. Also enforces the replay contract:
+    a provider that does not sign its event id must give the digest of what it signs."""
+    try:
+        # ``url`` only for schemes that sign it: plugins written before it keep working.
+        extra = {"url": url} if getattr(provider, "signs_url", False) else {}
+        event = provider.verify(body, headers, secrets, tolerance=tolerance, now=now, **extra)
+    except WebhookError:
+        raise
+    except Exception as exc:
+        raise SignatureError(
+            "the signature could not be verified", reason="unverifiable", cause=type(exc).__name__
+        ) from exc
+    if not getattr(provider, "signs_event_id", False) and not event.signed_digest:
+        raise SignatureError(
+            f"provider {provider.identifier!r} signs no event id and gave no signed digest",
+            reason="unverifiable",
+        )
+    return event
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Parse a verified body; a provider only ever sends a JSON object."""
     try:
@@ -175,10 +238,10 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 def check_tolerance(timestamp: float, *, tolerance: int, now: float) -> None:
     """Reject a signed timestamp further than ``tolerance`` seconds from ``now``."""
     if tolerance and abs(now - timestamp) > tolerance:
-        direction = "old" if timestamp < now else "far in the future"
+        direction, gap = ("old", "ago") if timestamp < now else ("far in the future", "ahead")
         raise TimestampOutOfTolerance(
             f"signed timestamp is too {direction} "
-            f"({int(now - timestamp)} s from now, tolerance {tolerance} s)"
+            f"({int(abs(now - timestamp))} s {gap}, tolerance {tolerance} s)"
         )
 
 

@@ -27,7 +27,9 @@ Square (base64 HMAC-SHA256 of the notification URL followed by the body)::
 
 ``signed`` is a template over ``{timestamp}``, ``{id}`` (the event id from a header),
 ``{url}`` (the URL the provider posted to: ``options.public_url`` behind a proxy) and
-``{body}`` (the raw bytes). Lint refuses what cannot be safe: a template without
+``{body}`` (the raw bytes). An event id read from a header that ``signed`` does not
+cover could be changed by a replayer, so intake then also deduplicates on the digest
+of what was signed. Lint refuses what cannot be safe: a template without
 ``{body}``, ``{timestamp}`` without a timestamp to read, no way to find the event id
 (deduplication) or type. Every secret in ``secrets`` is tried (rotation); every
 signature in the header is compared in constant time.
@@ -56,6 +58,7 @@ from bridge.providers.base import (
     check_tolerance,
     parse_json_object,
     require_secrets,
+    signed_digest,
 )
 
 _PLACEHOLDER = re.compile(r"\{(timestamp|id|url|body)\}")
@@ -169,7 +172,13 @@ class GenericHmacProvider(ProviderBase):
             raise TypeError("generic-hmac needs its `signature` configuration")
         self.config = config
         self.signs_url = "{url}" in config.signed  # type: ignore[misc]
+        # The body is always signed; a header id only when the template has {id}.
+        self.signs_event_id = (  # type: ignore[misc]
+            config.event_id.body is not None or "{id}" in config.signed
+        )
         self.dedup_on = _describe(config.event_id)  # type: ignore[misc]
+        if not self.signs_event_id:
+            self.dedup_on += " and the signed content's digest"  # type: ignore[misc]
         self._digest = getattr(hashlib, config.algorithm)
         self._id = jmespath.compile(config.event_id.body) if config.event_id.body else None
         self._type = jmespath.compile(config.event_type.body) if config.event_type.body else None
@@ -268,7 +277,12 @@ class GenericHmacProvider(ProviderBase):
         if not facts.type:
             raise MalformedPayload(f"no event type ({_describe(cfg.event_type)})")
         time = facts.time if facts.time is not None else timestamp if timestamp else now
-        return VerifiedEvent(id=facts.id, type=facts.type, time=time, body=event, raw=body)
+        # An id the signature does not cover could be changed by a replayer: intake then
+        # also deduplicates on what was signed.
+        digest = None if self.signs_event_id else signed_digest(message)
+        return VerifiedEvent(
+            id=facts.id, type=facts.type, time=time, body=event, raw=body, signed_digest=digest
+        )
 
     def sign(
         self,

@@ -3,8 +3,11 @@
 The event name travels in ``X-GitHub-Event`` and the delivery id in
 ``X-GitHub-Delivery``. The event type that mappings match is ``<event>.<action>`` when
 the body has an ``action`` (``marketplace_purchase.purchased``), else ``<event>``.
-GitHub signs no timestamp: replays are stopped by deduplication on the delivery id,
-and the event time is the time bridge received it.
+GitHub signs neither a timestamp nor the delivery id: the same signed body re-sent
+under a new ``X-GitHub-Delivery`` verifies again. So the event carries the digest of
+the signed body, and intake deduplicates on it as well as on the delivery id (for
+``BRIDGE_DEDUP_TTL``; after that a captured body can be replayed, as GitHub signs no
+time). The event time is the time bridge received it.
 See https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries.
 """
 
@@ -27,6 +30,7 @@ from bridge.providers.base import (
     VerifiedEvent,
     parse_json_object,
     require_secrets,
+    signed_digest,
 )
 
 HEADER = "X-Hub-Signature-256"
@@ -58,7 +62,9 @@ class GitHubProvider(ProviderBase):
     """GitHub repository, organisation, app, marketplace and sponsors webhooks."""
 
     identifier: ClassVar[str] = "github"
-    dedup_on: ClassVar[str] = "delivery id (X-GitHub-Delivery header)"
+    dedup_on: ClassVar[str] = "delivery id (X-GitHub-Delivery header) and the body's digest"
+    #: ``X-GitHub-Delivery`` is not signed: replays are caught on the body's digest.
+    signs_event_id: ClassVar[bool] = False
 
     def verify(
         self,
@@ -100,7 +106,14 @@ class GitHubProvider(ProviderBase):
         event = parse_json_object(raw)
         action = event.get("action")
         event_type = f"{name}.{action}" if isinstance(action, str) and action else name
-        return VerifiedEvent(id=delivery, type=event_type, time=now, body=event, raw=raw)
+        return VerifiedEvent(
+            id=delivery,
+            type=event_type,
+            time=now,
+            body=event,
+            raw=raw,
+            signed_digest=signed_digest(body),
+        )
 
     def sign(
         self,

@@ -4,6 +4,10 @@
 Secrets are ``whsec_<base64>``. The maintained ``standardwebhooks`` package decodes the
 secret and computes the signature; the tolerance is ours (the package fixes it at 5
 minutes) and the comparison is constant-time. See https://www.standardwebhooks.com/.
+
+``webhook-id`` is part of the signed content, so deduplicating on it stops replays;
+``webhook-timestamp`` must be plain decimal seconds (at most 11 digits, so it is
+always a valid date for the signer).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -39,6 +44,9 @@ def _webhook(secret: str) -> Webhook | None:
         return Webhook(secret)
     except (binascii.Error, ValueError, Exception):
         return None
+
+
+_SECONDS = re.compile(r"[0-9]{1,11}")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -83,6 +91,8 @@ class StandardWebhooksProvider(ProviderBase):
 
     identifier: ClassVar[str] = "standard-webhooks"
     dedup_on: ClassVar[str] = "message id (webhook-id header)"
+    #: ``webhook-id`` is signed (``id.timestamp.body``).
+    signs_event_id: ClassVar[bool] = True
 
     def verify(
         self,
@@ -103,12 +113,11 @@ class StandardWebhooksProvider(ProviderBase):
                 "missing webhook-id, webhook-timestamp or webhook-signature header",
                 reason="missing_signature",
             )
-        try:
-            timestamp = int(stamp)
-        except ValueError:
+        if not _SECONDS.fullmatch(stamp):
             raise SignatureError(
-                "webhook-timestamp is not an integer", reason="malformed_signature"
-            ) from None
+                "webhook-timestamp is not decimal Unix seconds", reason="malformed_signature"
+            )
+        timestamp = int(stamp)
         candidates = _signatures(signature)
         if not candidates:
             raise SignatureError(

@@ -4,12 +4,21 @@ Verified with the ``stripe`` SDK's header check (``WebhookSignature.verify_heade
 ~6 µs) rather than ``Webhook.construct_event`` (~465 µs: it builds StripeObjects we do
 not need). The SDK only rejects old timestamps, so the future side of the tolerance is
 checked here. See https://docs.stripe.com/webhooks#verify-manually.
+
+The header is parsed here, once, and the SDK is handed a canonical
+``t=<t>,v1=<sig>…`` rebuilt from that parse, so the timestamp whose tolerance is
+checked is by construction the one the HMAC covers. (The SDK splits on ``,`` without
+stripping: given ``v1=…, t=<now>,t=<old>`` it signs with ``t=<old>`` while a lenient
+parser sees ``t=<now>``.) A header with more than one ``t`` is malformed, and a ``v1``
+that is not 64 hex digits can never match, so it is dropped before the SDK's compare
+(which raises ``TypeError`` on non-ASCII text).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,18 +42,36 @@ HEADER = "Stripe-Signature"
 JSON = "application/json; charset=utf-8"
 
 
-def _timestamp(header: str) -> int:
-    """The ``t=`` element of a Stripe-Signature header."""
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_header(header: str) -> tuple[int, list[str]]:
+    """The one ``t`` and the well-formed ``v1`` signatures of a Stripe-Signature header.
+
+    Elements are ``key=value`` separated by ``,``; keys are compared after stripping
+    blanks, so `` t=`` counts as a second ``t``. Other schemes (``v0``) are ignored.
+    """
+    stamps: list[str] = []
+    signatures: list[str] = []
     for item in header.split(","):
-        key, _, value = item.strip().partition("=")
+        key, _, value = item.partition("=")
+        key, value = key.strip(), value.strip()
         if key == "t":
-            try:
-                return int(value)
-            except ValueError:
-                break
-    raise SignatureError(
-        f"malformed {HEADER} header: no integer t= element", reason="malformed_signature"
-    )
+            stamps.append(value)
+        elif key == "v1" and _HEX64.fullmatch(value):
+            signatures.append(value)
+    if len(stamps) != 1 or not _DIGITS.fullmatch(stamps[0]):
+        raise SignatureError(
+            f"malformed {HEADER} header: expected exactly one t=<unix seconds>",
+            reason="malformed_signature",
+        )
+    if not signatures:
+        raise SignatureError(
+            f"malformed {HEADER} header: no v1=<64 hex digits> signature",
+            reason="malformed_signature",
+        )
+    return int(stamps[0]), signatures
 
 
 def signature_header(body: bytes, secret: str, timestamp: int) -> str:
@@ -65,6 +92,8 @@ class StripeProvider(ProviderBase):
 
     identifier: ClassVar[str] = "stripe"
     dedup_on: ClassVar[str] = "event id (body `id`, evt_...)"
+    #: The event id is inside the signed body.
+    signs_event_id: ClassVar[bool] = True
 
     def verify(
         self,
@@ -80,18 +109,15 @@ class StripeProvider(ProviderBase):
         header = headers.get(HEADER)
         if not header:
             raise SignatureError(f"missing {HEADER} header", reason="missing_signature")
-        timestamp = _timestamp(header)
-        if "v1=" not in header:
-            raise SignatureError(
-                f"malformed {HEADER} header: no v1 signature", reason="malformed_signature"
-            )
+        timestamp, signatures = parse_header(header)
+        canonical = ",".join([f"t={timestamp}", *(f"v1={sig}" for sig in signatures)])
         try:
             payload = body.decode("utf-8")
         except UnicodeDecodeError:
             raise SignatureError("body is not UTF-8; Stripe signs UTF-8 JSON") from None
         for secret in secrets:
             try:
-                stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
+                stripe.WebhookSignature.verify_header(payload, canonical, secret, tolerance=None)
             except stripe.SignatureVerificationError:
                 continue
             break

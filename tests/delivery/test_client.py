@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from redis import Redis
@@ -68,3 +69,25 @@ def test_calls_survive_the_client(redis: Redis, redis_url: str, collector: Colle
     collector.recover()
     assert collector.calls == []
     assert redis.zcard(keys.BATCHES_DUE) == 1
+
+
+def test_a_value_no_encoder_writes_is_an_invalid_call(client: Client, redis: Redis) -> None:
+    with pytest.raises(InvalidCall, match="cannot be encoded"):
+        client.track("u1", "Big", {"n": 2**64})
+    assert redis.llen(keys.OUTBOX) == 0
+
+
+def test_a_refused_decimal_amount_is_stored_and_replayed_byte_for_byte(
+    client: Client, collector: Collector, redis: Redis
+) -> None:
+    amount = "123456789012345678.91"  # more digits than a binary float holds
+    good = client.track("u1", "Order Completed", {"revenue": Decimal("1.50")})
+    bad = client.track("u1", "Order Completed", {"revenue": Decimal(amount)})
+    collector.poison(bad)
+    client.flush()  # 400: split in two, the refused call stands alone: dead letter
+    assert collector.message_ids() == [good]
+    (entry_id,) = client.dead_letters.ids()
+    assert f'"revenue":{amount}'.encode() in (redis.hget(keys.DLQ, entry_id) or b"")
+    assert client.dead_letters.replay(entry_id) is not None
+    (item,) = redis.lrange(keys.OUTBOX, 0, -1)
+    assert f'"revenue":{amount}}}'.encode() in item

@@ -3,6 +3,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import orjson
+import structlog
 from redis import Redis
 
 from bridge import keys, metrics
@@ -124,3 +126,80 @@ def test_observers_see_flushing_flushed_and_err(runtime: Runtime, collector: Col
     text = metrics.render(runtime.redis).decode()
     assert "bridge_delivery_latency_seconds_count 2.0" in text
     assert "bridge_calls_sent_total 2.0" in text
+
+
+def test_retry_after_zero_still_waits_the_floor(runtime: Runtime, collector: Collector) -> None:
+    buffer(runtime, 3)
+    collector.fail(429, retry_after=0)  # "retry now", every time
+    before = time.time()
+    assert runtime.flusher.flush(force=True).failed == 3
+    # The batch is due again no sooner than MIN_RETRY_AFTER (1 s) later, so the next
+    # flushes send nothing: no POST storm.
+    (due,) = runtime.redis.zrange(keys.BATCHES_DUE, 0, -1, withscores=True)
+    assert due[1] >= before + 1.0
+    assert runtime.flusher.flush().batches == 0
+    assert collector.requests == 1
+
+
+def test_a_redirect_keeps_the_batch_for_a_retry_with_its_reason(
+    runtime: Runtime, collector: Collector
+) -> None:
+    ids = buffer(runtime, 3)
+    collector.redirect("https://api.example.invalid/v1/batch", status=301)
+    failed: list[FlushEvent] = []
+    runtime.observers.on("err", failed.append)
+    runtime.flusher.flush(force=True)
+    assert failed[0].outcome == "retry"  # a wrong SEGMENT_ENDPOINT loses nothing
+    assert failed[0].error is not None
+    assert "redirect to https://api.example.invalid/v1/batch" in failed[0].error
+    assert len(runtime.dead_letters) == 0
+    assert runtime.outbox.pending() == 1
+    collector.recover()  # the endpoint is fixed
+
+    def sent() -> bool:
+        runtime.flusher.flush()
+        return set(collector.message_ids()) == ids
+
+    wait_until(sent, timeout=10)
+
+
+def test_log_lines_are_named_as_documented_with_the_batch_size(
+    runtime: Runtime, collector: Collector
+) -> None:
+    buffer(runtime, 2)
+    collector.fail(503, times=1)
+    with structlog.testing.capture_logs() as logs:
+        runtime.flusher.flush(force=True)
+        wait_until(lambda: runtime.flusher.flush().sent, timeout=10)
+    events = {line["event"]: line for line in logs if line["event"].startswith("batch_")}
+    assert set(events) == {"batch_flushing", "batch_failed", "batch_flushed"}  # README's names
+    # The size of two calls as JSON: '[' + call + ',' + call + ']'.
+    calls = [
+        orjson.dumps({"type": "track", "event": "E", "userId": "u", "messageId": f"m{i}"})
+        for i in range(2)
+    ]
+    assert events["batch_flushed"]["size"] == len(calls[0]) + len(calls[1]) + 3
+    assert events["batch_failed"]["reason"] == "http_503"
+
+
+def test_when_redis_is_full_due_batches_are_still_sent_and_acked(
+    make_runtime: Callable[..., Runtime], collector: Collector, redis: Redis
+) -> None:
+    runtime = make_runtime(BRIDGE_FLUSH_AT="2")
+    buffer(runtime, 4)
+    collector.fail(503)
+    assert runtime.flusher.flush(force=True).failed == 4  # two batches, waiting to retry
+    collector.recover()
+    collector.poison("m0")  # one of them is refused for good (400 for a single call)
+    wait_until(lambda: runtime.redis.zcount(keys.BATCHES_DUE, "-inf", time.time()) == 2, 5)
+    redis.config_set("maxmemory", int(redis.info("memory")["used_memory"]) // 2)
+    try:
+        stats = runtime.flusher.flush()
+    finally:
+        redis.config_set("maxmemory", 0)
+    # Full: nothing could be leased, split or dead-lettered, yet the good batch went out
+    # and was deleted; the refused one is kept as it was, for when Redis has room.
+    assert stats.sent == 2
+    assert set(collector.message_ids()) == {"m2", "m3"}
+    assert runtime.outbox.pending() == 1
+    assert len(runtime.dead_letters) == 0

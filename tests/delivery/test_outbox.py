@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import orjson
 from redis import Redis
@@ -83,3 +84,43 @@ def test_retry_at_reschedules(redis: Redis) -> None:
     assert batch is not None
     outbox.retry_at(batch, time.time() - 1)
     assert outbox.take_due(lease=60) is not None
+
+
+AMOUNT = "123456789012345678.91"  # more digits than a binary float holds
+
+
+def test_a_split_keeps_decimal_amounts_byte_for_byte(redis: Redis) -> None:
+    outbox = Outbox(redis)
+    exact = [
+        {
+            "type": "track",
+            "messageId": f"m{i}",
+            "userId": "u",
+            "properties": {"revenue": Decimal(AMOUNT)},
+        }
+        for i in range(4)
+    ]
+    items, _ = encode_items(exact, time.time())
+    outbox.append(items)
+    batch = outbox.take(flush_at=4, interval=0, lease=10, batch_id="b")
+    assert batch is not None
+    pipe = redis.pipeline(transaction=True)
+    outbox.queue_split(pipe, batch, time.time())
+    pipe.execute()
+    for part in ("b.0", "b.1"):
+        body = redis.hget(keys.BATCHES, part)
+        assert body is not None
+        assert body.count(f'"revenue":{AMOUNT}'.encode()) == 2
+
+
+def test_no_batch_holds_more_than_segment_takes(redis: Redis) -> None:
+    outbox = Outbox(redis)
+    # Small calls, so that only the count can stop the batch (not the 500 KB limit).
+    tiny = [{"type": "track", "messageId": str(i), "userId": "u"} for i in range(2600)]
+    items, _ = encode_items(tiny, time.time())
+    outbox.append(items)
+    batch = outbox.take(flush_at=5000, interval=0, lease=10, batch_id="big")
+    assert batch is not None
+    assert batch.count == 2500  # Segment's documented maximum per batch
+    assert len(orjson.loads(batch.calls)) == 2500
+    assert len(outbox) == 100

@@ -93,3 +93,26 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
     assert parse_retry_after("soon") is None
+
+
+def test_a_trickling_answer_is_cut_at_the_total_deadline(collector: Collector) -> None:
+    # ~100 bytes, 0.05 s apart: every read is far below the 0.5 s timeout, the whole
+    # answer takes ~5 s. The POST must end at its 0.5 s deadline, as a retryable failure.
+    collector.trickle(0.05, times=1)
+    with pytest.raises(RetryableDelivery) as info:
+        sender(collector).send(CALLS)
+    assert info.value.context["reason"] == "timeout"
+    assert info.value.message.startswith("no complete answer within 0.5 s")
+    assert sender(collector).send(CALLS).status == 200  # the next POST is not affected
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_followed_and_names_the_fix(collector: Collector, status: int) -> None:
+    with Collector(write_key="test-write-key") as elsewhere:
+        collector.redirect(f"{elsewhere.url}/v1/batch", status=status, times=1)
+        with pytest.raises(RetryableDelivery) as info:  # kept and retried, never lost
+            sender(collector).send(CALLS)
+        assert elsewhere.requests == 0  # not re-sent to the Location
+    assert info.value.context["reason"] == f"http_{status}"
+    assert f"redirect to {elsewhere.url}/v1/batch" in info.value.message
+    assert "SEGMENT_ENDPOINT" in info.value.message

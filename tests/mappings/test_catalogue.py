@@ -4,12 +4,13 @@ provider payloads in ../shared/fixtures/payloads map to spec-valid calls."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge import __version__
+from bridge import __version__, codec
 from bridge.envelope import Envelope
 from bridge.mappings import Mapping, MemoryIdentityStore, load_mappings
 from bridge.mappings.casetests import run
@@ -51,17 +52,20 @@ def test_shipped_secrets_come_from_the_documented_variables(shipped: dict[str, M
     }
 
 
-def assert_spec_valid(call: dict[str, Any], source: str, event_id: str) -> None:
+def assert_spec_valid(
+    call: dict[str, Any], source: str, event_id: str, once: str | None = None
+) -> None:
+    """``once``: the id a counted-once call is named by instead of the event."""
     assert call["type"] in SEGMENT_TYPES
     assert call.get("userId") or call.get("anonymousId")
-    assert call["messageId"].startswith(f"{source}:{event_id}:")
+    assert call["messageId"].startswith(f"{source}:{once or event_id}:")
     assert len(call["messageId"]) <= 100
     assert call["timestamp"].endswith("Z")
     assert call["context"]["library"] == {"name": "bridge", "version": __version__}
     if call["type"] == "track":
         assert isinstance(call["event"], str)
         assert call["event"]
-    json.dumps(call, allow_nan=False)
+    codec.dumps(call)  # encodable, exactly (amounts are Decimals)
 
 
 def stripe_event(path: Path) -> tuple[Envelope, dict[str, Any]]:
@@ -82,16 +86,17 @@ EXPECTED_STRIPE = {
     "stripe__customer.subscription.updated.json": [],  # only `schedule` changed
     "stripe__customer.subscription.deleted.json": ["Subscription Cancelled"],
     "stripe__customer.subscription.trial_will_end.json": ["Trial Ending Soon"],
+    "stripe__customer.deleted.json": ["Customer Deleted"],
+    # invoice null: a payment outside Invoicing (and Checkout, unless its session claims it)
+    "stripe__payment_intent.succeeded.json": ["Order Completed"],
     "stripe__invoice.paid.json": ["Order Completed"],
     "stripe_basil__invoice.paid.zulip.json": ["Order Completed"],
     "stripe__invoice.payment_failed.json": ["Payment Failed"],
     # repeats of payments counted elsewhere, or not mapped: intake answers "ignored"
     "stripe__charge.succeeded.json": None,
-    "stripe__payment_intent.succeeded.json": None,
     "stripe__payment_intent.payment_failed.json": None,
     "stripe__invoice.payment_succeeded.json": None,
     "stripe__invoice.upcoming.json": None,
-    "stripe__customer.deleted.json": None,
 }
 
 
@@ -106,8 +111,18 @@ def test_real_stripe_payloads(path: Path, shipped: dict[str, Mapping]) -> None:
         return
     calls = mapping.evaluate(envelope, MemoryIdentityStore())
     assert [c.get("event", c["type"]) for c in calls] == expected
+    obj = body["data"]["object"]
+    counted = {  # the payment id an Order Completed is named by (see `once:`)
+        "invoice.paid": obj.get("id"),
+        "checkout.session.completed": obj.get("invoice") or obj.get("payment_intent"),
+        "payment_intent.succeeded": obj.get("id"),
+    }
+    started = f"subscription-started:{obj.get('id')}"
+    counted["customer.subscription.created"] = started  # Subscription Started, once
     for call in calls:
-        assert_spec_valid(call, "stripe", envelope.id)
+        once_events = ("Order Completed", "Subscription Started", "Trial Started")
+        once = counted.get(envelope.type) if call.get("event") in once_events else None
+        assert_spec_valid(call, "stripe", envelope.id, once)
         assert call["context"]["testMode"] is True  # these are all test-mode events
         assert call["timestamp"] == iso8601(body["created"])
 
@@ -128,7 +143,7 @@ def test_real_stripe_numbers(shipped: dict[str, Mapping]) -> None:
     assert props(session)["currency"] == "USD"
     assert props(session, currency="jpy")["total"] == 3000
     assert props(session, currency="kwd")["total"] == 3.0
-    assert props(session, currency="kwd", amount_total=3005)["total"] == 3.005
+    assert props(session, currency="kwd", amount_total=3005)["total"] == Decimal("3.005")
     assert props("stripe__charge.refunded.json")["total"] == 1.0
     assert props("stripe__invoice.paid.json")["total"] == 20.0
     assert props("stripe_basil__invoice.paid.zulip.json")["total"] == 1000.0

@@ -95,7 +95,14 @@ def test_preview_says_when_redis_is_needed_but_unreachable(tmp_path: Path) -> No
                 "id": "e",
                 "type": "invoice.paid",
                 "created": 1,
-                "data": {"object": {"customer": "cus_1", "amount_paid": 5, "currency": "usd"}},
+                "data": {
+                    "object": {
+                        "id": "in_1",
+                        "customer": "cus_1",
+                        "amount_paid": 5,
+                        "currency": "usd",
+                    }
+                },
             }
         )
     )
@@ -120,7 +127,14 @@ def test_preview_uses_redis_when_reachable(tmp_path: Path, redis_url: str, redis
                 "id": "e",
                 "type": "invoice.paid",
                 "created": 1,
-                "data": {"object": {"customer": "cus_1", "amount_paid": 5, "currency": "usd"}},
+                "data": {
+                    "object": {
+                        "id": "in_1",
+                        "customer": "cus_1",
+                        "amount_paid": 5,
+                        "currency": "usd",
+                    }
+                },
             }
         )
     )
@@ -144,7 +158,9 @@ def test_preview_errors(args: tuple[str, ...], message: str) -> None:
     assert message in out
 
 
-def test_preview_ignored_type_and_mapping_error(tmp_path: Path) -> None:
+def test_preview_ignored_type_and_mapping_error(
+    tmp_path: Path, redis_url: str, redis: object
+) -> None:
     payload = tmp_path / "p.json"
     payload.write_text(json.dumps({"id": "e", "type": "charge.succeeded", "data": {}}))
     code, out = invoke("preview", "stripe", str(payload))
@@ -163,7 +179,8 @@ def test_preview_ignored_type_and_mapping_error(tmp_path: Path) -> None:
             }
         )
     )
-    code, out = invoke("preview", "stripe", str(payload))
+    # A refund looks up the order its payment was counted as: Redis is read.
+    code, out = invoke("preview", "stripe", str(payload), env={**ENV, "REDIS_URL": redis_url})
     assert code == 1
     assert "mapping error: rule 'charge-refunded'" in out
 

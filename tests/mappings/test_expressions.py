@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ def test_paths_and_literals() -> None:
 
 
 def test_money_function() -> None:
-    assert ev("money(amount, currency)", {"amount": 1999, "currency": "usd"}) == 19.99
+    assert ev("money(amount, currency)", {"amount": 1999, "currency": "usd"}) == Decimal("19.99")
     assert ev("money(amount, currency)", {"amount": 500, "currency": "JPY"}) == 500
     assert ev("money(amount, currency)", {"currency": "usd"}) is None
     with pytest.raises(MappingError, match="currency is null"):

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from bridge.errors import SignatureError
 from bridge.providers import EventFacts, ProviderBase, Sample, VerifiedEvent
+from bridge.providers.base import signed_digest
 
 
 def _mac(secret: str, url: str, body: bytes) -> str:
@@ -41,7 +42,9 @@ class AcmeProvider(ProviderBase):
         if not any(s and hmac.compare_digest(_mac(s, url, body), given) for s in secrets):
             raise SignatureError("acme signature does not match")
         event = json.loads(body)
-        return VerifiedEvent(headers["X-Acme-Id"], event["kind"], now, event, body)
+        # X-Acme-Id is not signed: give intake the digest of what is (replay protection).
+        digest = signed_digest(url.encode(), b"\n", body)
+        return VerifiedEvent(headers["X-Acme-Id"], event["kind"], now, event, body, digest)
 
     def sign(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -53,3 +54,36 @@ def test_missing_delivery_id_is_malformed() -> None:
     del headers["X-GitHub-Delivery"]
     with pytest.raises(MalformedPayload):
         provider.verify(body, headers, [GITHUB_SECRET], tolerance=0, now=NOW)
+
+
+def test_the_delivery_id_is_not_signed_so_the_event_carries_the_body_digest() -> None:
+    body = b'{"action": "purchased"}'
+    first = provider.verify(
+        body,
+        github_headers(body, GITHUB_SECRET, "marketplace_purchase", "d-1"),
+        [GITHUB_SECRET],
+        tolerance=0,
+        now=NOW,
+    )
+    replay = provider.verify(
+        body,
+        github_headers(body, GITHUB_SECRET, "marketplace_purchase", "d-2"),
+        [GITHUB_SECRET],
+        tolerance=0,
+        now=NOW,
+    )
+    assert GitHubProvider.signs_event_id is False
+    # SHA-256 of exactly the bytes GitHub's HMAC covers: the whole body.
+    assert first.signed_digest == replay.signed_digest == hashlib.sha256(body).hexdigest()
+
+
+def test_a_form_encoded_delivery_digests_the_signed_form_not_the_json_inside() -> None:
+    body = b"payload=%7B%22action%22%3A%22purchased%22%7D"
+    event = provider.verify(
+        body,
+        github_headers(body, GITHUB_SECRET, "marketplace_purchase"),
+        [GITHUB_SECRET],
+        tolerance=0,
+        now=NOW,
+    )
+    assert event.signed_digest == hashlib.sha256(body).hexdigest()

@@ -53,3 +53,32 @@ def test_non_integer_timestamp_is_malformed() -> None:
     with pytest.raises(SignatureError) as info:
         provider.verify(body, headers, [CLERK_SECRET], tolerance=300, now=NOW)
     assert info.value.reason == "malformed_signature"
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "99999999999999999999",  # datetime.fromtimestamp raised OverflowError: a 500
+        "999999999999",  # past year 9999: ValueError
+        "-1",
+        "+1700000000",
+        "\u0661\u0667" + "\u0660" * 8,  # int() accepts other scripts' digits; the spec means ASCII
+        "1e9",
+    ],
+)
+def test_a_timestamp_that_is_not_plain_seconds_is_malformed_not_crashed(stamp: str) -> None:
+    body = clerk_event()
+    headers = standard_headers(body, CLERK_SECRET, int(NOW))
+    headers["webhook-timestamp"] = stamp
+    with pytest.raises(SignatureError) as info:
+        provider.verify(body, headers, [CLERK_SECRET], tolerance=300, now=NOW)
+    assert info.value.reason == "malformed_signature"
+
+
+def test_the_message_id_is_signed_so_it_alone_is_the_replay_key() -> None:
+    body = clerk_event()
+    headers = standard_headers(body, CLERK_SECRET, int(NOW), "msg_1")
+    headers["webhook-id"] = "msg_2"  # a replay under a new id no longer verifies
+    with pytest.raises(SignatureError):
+        provider.verify(body, headers, [CLERK_SECRET], tolerance=300, now=NOW)
+    assert StandardWebhooksProvider.signs_event_id is True

@@ -78,3 +78,72 @@ def test_verified_body_missing_event_fields_is_malformed(drop: str) -> None:
     body = orjson.dumps(event)
     with pytest.raises(MalformedPayload, match=drop):
         verify(body, signature_header(body, STRIPE_SECRET, int(NOW)))
+
+
+def _v1(body: bytes, timestamp: int) -> str:
+    """The ``v1=<hex>`` element Stripe would send for ``body`` signed at ``timestamp``."""
+    return stripe_headers(body, STRIPE_SECRET, timestamp)["Stripe-Signature"].split(",")[1]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{v1}, t={now},t={old}",  # the captured attack: a lenient parser sees t=<now>
+        "t={now},{v1},t={old}",
+        "t={old},{v1},t={now}",
+        "t={now},t={old},{v1}",
+    ],
+)
+def test_a_second_t_is_malformed_so_an_old_signature_cannot_pass_as_fresh(
+    template: str,
+) -> None:
+    body = stripe_event()
+    old = int(NOW) - 3600  # captured an hour ago: well outside the 300 s tolerance
+    header = template.format(v1=_v1(body, old), now=int(NOW), old=old)
+    with pytest.raises(SignatureError) as info:
+        verify(body, header)
+    assert info.value.reason == "malformed_signature"
+
+
+def test_the_timestamp_checked_is_the_one_signed() -> None:
+    body = stripe_event()
+    old = int(NOW) - 3600
+    # One t, the old one, with its genuine signature: only the tolerance can stop it.
+    with pytest.raises(TimestampOutOfTolerance):
+        verify(body, f"t={old},{_v1(body, old)}")
+    # A fresh t with the old signature: the HMAC covers t, so it does not match.
+    with pytest.raises(SignatureError, match="none of the source's secrets"):
+        verify(body, f"t={int(NOW)},{_v1(body, old)}")
+
+
+@pytest.mark.parametrize(
+    "v1",
+    [
+        "é" * 64,  # non-ASCII: the SDK's compare_digest raises TypeError on it
+        "\u00ff" + "0" * 63,
+        "ABCDEF" + "0" * 58,  # upper-case hex is never what Stripe sends
+        "0" * 63,
+        "",
+    ],
+)
+def test_a_v1_that_cannot_be_a_signature_is_rejected_not_crashed(v1: str) -> None:
+    body = stripe_event()
+    with pytest.raises(SignatureError) as info:
+        verify(body, f"t={int(NOW)},v1={v1}")
+    assert info.value.reason == "malformed_signature"
+
+
+def test_a_bad_v1_next_to_the_real_one_does_not_hide_it() -> None:
+    body = stripe_event()
+    header = f"t={int(NOW)},v1={'é' * 64},{_v1(body, int(NOW))}"
+    assert verify(body, header).raw == body  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "stamp", ["", "+1700000000", "1_700_000_000", "\u0661\u0667\u0660\u0660", "9" * 5000, " "]
+)
+def test_a_t_that_is_not_plain_decimal_seconds_is_malformed(stamp: str) -> None:
+    body = stripe_event()
+    with pytest.raises(SignatureError) as info:
+        verify(body, f"t={stamp},{_v1(body, int(NOW))}")
+    assert info.value.reason == "malformed_signature"

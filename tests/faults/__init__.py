@@ -1,0 +1,1 @@
+"""Fault and fuzz tests: each attack that once broke a promise, tried again."""
