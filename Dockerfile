@@ -8,8 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8000 \
-    WEB_CONCURRENCY=4 \
-    BRIDGE_MAPPINGS_DIR=/app/mappings
+    WEB_CONCURRENCY=4
 
 WORKDIR /app
 
@@ -19,10 +18,16 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install --requirement /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-COPY README.md ./
-COPY bridge ./bridge
-COPY mappings ./mappings
-RUN pip install --no-deps . \
+# Built outside /app and installed: gunicorn and rq put the working directory first on
+# sys.path, so a source copy in /app would shadow the installed package. The shipped
+# mappings go inside the package (setup.py copies mappings/ to bridge/shipped/); your
+# own go in a folder mounted at /app/mappings (the default BRIDGE_MAPPINGS_DIR,
+# ./mappings) or named by BRIDGE_MAPPINGS_DIR, layered over them.
+COPY README.md setup.py pyproject.toml /tmp/src/
+COPY bridge /tmp/src/bridge
+COPY mappings /tmp/src/mappings
+RUN pip install --no-deps /tmp/src \
+    && rm -rf /tmp/src \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin bridge
 
 USER 10001

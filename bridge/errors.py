@@ -10,6 +10,7 @@ between a retry with backoff and the dead-letter store.
     ├── ConfigError                 invalid settings or mapping files (not retryable)
     ├── WebhookError                a request intake refuses (4xx, not retryable)
     │   ├── UnknownSource           no mapping file for <source> (404)
+    │   ├── SourceOff               <source> is in the catalogue but off (404)
     │   ├── PayloadTooLarge         body over BRIDGE_MAX_BODY_BYTES (413)
     │   ├── UnreadableBody          the body could not be read (bad chunking, cut off) (400)
     │   ├── SignatureError          missing/malformed/wrong/unverifiable signature (400)
@@ -67,6 +68,13 @@ class UnknownSource(WebhookError):
 
     status = 404
     reason = "unknown_source"
+
+
+class SourceOff(WebhookError):
+    """The source exists in the catalogue but is switched off (e.g. its secret is unset)."""
+
+    status = 404
+    reason = "source_off"
 
 
 class PayloadTooLarge(WebhookError):

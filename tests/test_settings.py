@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,15 @@ def test_the_web_process_logs_the_redis_url_without_its_password() -> None:
     create_app(settings, log_stream=logs)
     assert '"redis":"redis://:***@127.0.0.1:1/0"' in logs.getvalue()
     assert "w0rd" not in logs.getvalue()
+
+
+def test_redis_server_binary_is_a_setting(tmp_path: Path) -> None:
+    from bridge.redis_server import RedisServer, find_redis_server
+
+    settings = Settings.from_env({"BRIDGE_REDIS_SERVER": str(tmp_path / "my-redis-server")})
+    assert settings.redis_server == str(tmp_path / "my-redis-server")
+    assert Settings.from_env({}).redis_server is None
+    assert find_redis_server(settings.redis_server) == settings.redis_server
+    # The configured binary is the one started: here one that does not exist.
+    with pytest.raises(FileNotFoundError):
+        RedisServer(tmp_path / "data", binary=settings.redis_server).start()

@@ -21,6 +21,7 @@ COMMANDS = {
     "mappings": "bridge.cli.mappings:mappings",
     "preview": "bridge.cli.mappings:preview",
     "send": "bridge.cli.send:send",
+    "sources": "bridge.cli.sources:sources",
     "dlq": "bridge.cli.dlq:dlq",
     "healthcheck": "bridge.cli.healthcheck:healthcheck",
 }
@@ -40,20 +41,16 @@ def settings_or_exit() -> Settings:
 
 
 def mappings_dir_or_exit(settings: Settings) -> Path:
-    """The mapping folder, or one ``error:`` line naming BRIDGE_MAPPINGS_DIR and exit 2
-    (instead of a YAML error about a file that does not exist)."""
+    """The operator's mapping folder; when BRIDGE_MAPPINGS_DIR names one that does not
+    exist, one ``error:`` line naming it and exit 2 (instead of a YAML error about a file
+    that does not exist). Unset, a missing ``./mappings`` is fine: the shipped catalogue
+    is used alone (see :func:`bridge.catalogue.layer_dirs`)."""
     folder = settings.mappings_dir
-    if folder.is_dir():
+    if folder.is_dir() or not settings.environ.get("BRIDGE_MAPPINGS_DIR"):
         return folder
-    if settings.environ.get("BRIDGE_MAPPINGS_DIR"):
-        message = f"BRIDGE_MAPPINGS_DIR={folder}: the folder does not exist"
-        if not folder.is_absolute():
-            message += f" (in {Path.cwd()})"
-    else:
-        message = (
-            f"no {folder} folder in {Path.cwd()} (BRIDGE_MAPPINGS_DIR is not set): "
-            "run from the repository's root or set BRIDGE_MAPPINGS_DIR"
-        )
+    message = f"BRIDGE_MAPPINGS_DIR={folder}: the folder does not exist"
+    if not folder.is_absolute():
+        message += f" (in {Path.cwd()})"
     click.echo(f"error: {message}", err=True)
     raise SystemExit(2)
 

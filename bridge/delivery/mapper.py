@@ -6,20 +6,26 @@ from typing import Any
 
 from redis import Redis
 
-from bridge import mappings
+from bridge.catalogue import Catalogue
 from bridge.envelope import Envelope
 from bridge.errors import UnknownSource
+from bridge.log import get_logger
 from bridge.mappings import IdentityStore
 from bridge.settings import Settings
 
+log = get_logger("bridge.delivery")
+
 
 class Mapper:
-    """The mappings loaded once per worker process, plus the identity store they use."""
+    """The mappings loaded once per worker process, plus the identity store they use.
+
+    Every source's mapping, on or off: an event made durable while its source was on
+    is still delivered after the source is switched off."""
 
     def __init__(self, settings: Settings, redis: Redis) -> None:
-        self.mappings: dict[str, Any] = dict(
-            mappings.load_mappings(settings.mappings_dir, settings.environ)
-        )
+        self.catalogue = Catalogue.from_settings(settings)
+        log.info("sources", **self.catalogue.summary())
+        self.mappings: dict[str, Any] = self.catalogue.mappings()
         self.identity = IdentityStore(redis)
 
     def map(

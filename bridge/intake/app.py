@@ -9,13 +9,12 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from bridge import log as logging_setup
+from bridge.catalogue import Catalogue
 from bridge.connections import redis_from_settings
 from bridge.errors import ConfigError
 from bridge.intake import health, webhooks
 from bridge.intake.state import IntakeState
 from bridge.intake.store import EventStore
-from bridge.mappings import load_mappings
-from bridge.providers import get_provider
 from bridge.settings import Settings, redact_url
 
 log = logging_setup.get_logger("bridge.intake")
@@ -38,7 +37,7 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
             print(f"bridge: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(4) from None
     logging_setup.configure(settings, stream=log_stream)
-    mappings = load_mappings(settings.mappings_dir, settings.environ)
+    catalogue = Catalogue.from_settings(settings)
     redis = redis_from_settings(settings)
 
     app = Flask("bridge")
@@ -47,8 +46,7 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
     app.extensions["bridge"] = IntakeState(
         settings=settings,
         redis=redis,
-        mappings=mappings,
-        providers={name: get_provider(m.provider) for name, m in mappings.items()},
+        catalogue=catalogue,
         store=EventStore(redis, settings.dedup_ttl),
     )
     app.register_blueprint(webhooks.bp)
@@ -66,5 +64,6 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
         log.exception("unhandled_error", error=type(exc).__name__)
         return jsonify(error="internal error", reason="internal_error"), 500
 
-    log.info("web_started", sources=sorted(mappings), redis=redact_url(settings.redis_url))
+    log.info("sources", **catalogue.summary())
+    log.info("web_started", sources=catalogue.on, redis=redact_url(settings.redis_url))
     return app

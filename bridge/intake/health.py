@@ -19,11 +19,12 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready to take webhooks: Redis takes a write and at least one mapping is loaded.
+    """Ready to take webhooks: Redis takes a write and at least one source is on.
 
     A write, not a PING: a Redis over ``maxmemory`` (``noeviction``), a read-only
     replica or one whose last save failed (``MISCONF``) answers PING but refuses
-    every event, and ``problems`` says which."""
+    every event, and ``problems`` says which. ``sources`` lists the sources that are
+    on, ``off`` the others with the reason."""
     state: IntakeState = current_app.extensions["bridge"]
     problems = []
     try:
@@ -36,9 +37,10 @@ def readyz() -> tuple[Response, int]:
         else:
             detail = str(exc)[:200]
         problems.append(f"redis reachable but refusing writes: {detail}")
-    if not state.mappings:
-        problems.append("no mappings loaded")
-    body = {"sources": sorted(state.mappings), "problems": problems}
+    catalogue = state.catalogue
+    if not catalogue.on:
+        problems.append("no source is on: set the secret of at least one source")
+    body = {"sources": catalogue.on, "off": catalogue.off, "problems": problems}
     if problems:
         return jsonify(status="unavailable", **body), 503
     return jsonify(status="ok", **body), 200

@@ -6,18 +6,22 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from bridge.catalogue import Catalogue
 from bridge.intake.store import EventStore
 from bridge.mappings import Mapping
-from bridge.providers import Provider
 from bridge.settings import Settings
 
 
 @dataclass
 class IntakeState:
-    """Settings, Redis client, mappings and provider instances of one web app."""
+    """Settings, Redis client, the source catalogue and the event store of one web app."""
 
     settings: Settings
     redis: Redis
-    mappings: dict[str, Mapping]
-    providers: dict[str, Provider]
+    catalogue: Catalogue
     store: EventStore
+
+    @property
+    def mappings(self) -> dict[str, Mapping]:
+        """The mappings of the sources that are on (a view of the catalogue)."""
+        return {s.name: s.mapping for s in self.catalogue if s.on}

@@ -22,6 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from bridge import metrics
 from bridge.errors import (
     PayloadTooLarge,
+    SourceOff,
     StoreUnavailable,
     UnknownSource,
     UnreadableBody,
@@ -79,21 +80,28 @@ def receive(source: str) -> tuple[Response, int]:
     """Receive one provider webhook for ``source`` (a mapping file's stem)."""
     state: IntakeState = current_app.extensions["bridge"]
     started = time.perf_counter()
-    mapping = state.mappings.get(source)
+    entry = state.catalogue.get(source)
     fields: dict[str, object] = {"source": source}
     try:
-        if mapping is None:
+        if entry is None:
             fields["source"] = UNKNOWN_SOURCE_LABEL
             raise UnknownSource(f"no mapping for source {source!r}")
+        if not entry.on:
+            raise SourceOff(f"source {source!r} is off: {entry.reason}")
+        mapping = entry.mapping
         body = _read_body(state.settings.max_body_bytes)
         event = verify_closed(
-            state.providers[source],
+            entry.provider,
             body,
             # Werkzeug's Headers: a case-insensitive read-only mapping of str to str.
             cast("Mapping[str, str]", request.headers),
             mapping.secrets,
             tolerance=mapping.tolerance,
             now=time.time(),
+            # Only schemes that sign the URL pay for building it.
+            url=(mapping.public_url or request.url)
+            if getattr(entry.provider, "signs_url", False)
+            else "",
         )
         fields.update(event_id=event.id, event_type=event.type)
         if not mapping.handles(event.type):

@@ -7,9 +7,10 @@ calls it emits with ``expect`` (see docs/mappings.md, "Test cases")::
       - name: paid checkout session is an Order Completed
         event: {id: evt_1, type: checkout.session.completed, created: 1700000000, ...}
         patch: {...}            # optional, deep-merged onto event (share a base via &anchor)
-        type: ...               # optional: event type (default event.type; GitHub needs it)
-        id: ...                 # optional: event id (default event.id, else the case name)
-        time: ...               # optional: Unix seconds (default event.created, else 0)
+        type: ...               # optional: event type (default: what the provider reads
+                                #   from the body, e.g. event.type; GitHub needs it)
+        id: ...                 # optional: event id (default: the provider's, else case-<n>)
+        time: ...               # optional: Unix seconds (default: the provider's, else 0)
         identity: {cus_1: u_1}  # optional: identity store contents before the event
         claimed: {pi_1: in_1}   # optional: once-claims earlier events hold: id -> counted as
         match: subset           # subset (default) or exact
@@ -20,6 +21,10 @@ calls it emits with ``expect`` (see docs/mappings.md, "Test cases")::
 Subset matching compares only the keys written in ``expect`` (recursively), but the
 number of calls must always be equal, so an extra revenue call fails the test.
 Unset ``${VAR}`` in the mapping read as ``test-secret`` here (``check`` reports them).
+
+A mapping that ``extends`` a shipped one also runs the shipped mapping's cases
+(against the extended mapping), except those that exercise a rule it replaced or
+dropped: they are listed as skipped. Its own test file runs as usual.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from bridge.envelope import Envelope
 from bridge.errors import MappingError
 from bridge.mappings.engine import Mapping, load_file, source_of, truthy
 from bridge.mappings.identity import MemoryIdentityStore
-from bridge.mappings.loader import TESTS_SUFFIX, read_yaml, schema_problems
+from bridge.mappings.loader import TESTS_SUFFIX, mapping_paths, read_yaml, schema_problems
 from bridge.mappings.problems import Problem
 
 #: Value of an unset ``${VAR}`` while running test cases.
@@ -116,6 +121,8 @@ class Report:
     results: list[CaseResult] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     untested: list[str] = field(default_factory=list)
+    #: Shipped cases not run because they exercise a rule the extending file changed.
+    skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -204,8 +211,9 @@ def _summary(calls: list[Any]) -> str:
     return "[" + ", ".join(names) + "]"
 
 
-def run_file(path: Path, environ: MappingABC[str, str]) -> Report:
-    """Run every case of one test file against its mapping."""
+def run_file(path: Path, environ: MappingABC[str, str], mapping_path: Path | None = None) -> Report:
+    """Run every case of one test file against its mapping (``mapping_path``: a
+    mapping that extends the one the cases were written for)."""
     report = Report()
     file = str(path)
     try:
@@ -223,18 +231,39 @@ def run_file(path: Path, environ: MappingABC[str, str]) -> Report:
         for p in schema_problems(exc, data, positions, file):
             report.problems.append(Problem(p.file, p.line, p.col, "test", p.message))
         return report
-    mapping_path = path.parent / (spec.mapping or path.name.removesuffix(TESTS_SUFFIX) + ".yaml")
-    mapping, load_problems = load_file(mapping_path, _Placeholder(environ))
+    own_path = path.parent / (spec.mapping or path.name.removesuffix(TESTS_SUFFIX) + ".yaml")
+    base: Mapping | None = None
+    if mapping_path is not None:
+        base, load_problems = load_file(own_path, _Placeholder(environ))
+        if base is None:
+            report.problems.extend(load_problems)
+            return report
+    mapping, load_problems = load_file(mapping_path or own_path, _Placeholder(environ))
     if mapping is None:
         report.problems.extend(load_problems)
         return report
+    changed = set(mapping.changed_rules)
     for i, case in enumerate(spec.cases):
         line = positions.value(("cases", i))[0]
-        report.results.append(run_case(mapping, case, file, line, i))
-    exercised = set().union(*(r.rules for r in report.results)) if report.results else set()
-    report.untested = [
-        f"{mapping_path}: rule {r.name!r}" for r in mapping.rules if r.name not in exercised
-    ]
+        result = run_case(mapping, case, file, line, i)
+        if base is not None and changed:
+            # A case is the operator's to re-check when a rule it changed takes part,
+            # in the shipped mapping or in theirs.
+            touched = (run_case(base, case, file, line, i).rules | result.rules) & changed
+            if touched:
+                report.skipped.append(
+                    f"{file}:{line}: {case.name} (rule {', '.join(sorted(touched))} "
+                    f"changed by {mapping_path})"
+                )
+                continue
+        if mapping_path is not None:
+            result.name = f"{case.name} [against {mapping_path}]"
+        report.results.append(result)
+    if mapping_path is None:
+        exercised = set().union(*(r.rules for r in report.results)) if report.results else set()
+        report.untested = [
+            f"{own_path}: rule {r.name!r}" for r in mapping.rules if r.name not in exercised
+        ]
     return report
 
 
@@ -242,16 +271,16 @@ def run_case(mapping: Mapping, case: Case, file: str, line: int, index: int) -> 
     """Run one case (identity store in memory)."""
     result = CaseResult(file, case.name, line)
     body = deep_merge(case.event, case.patch) if case.patch else case.event
-    event_type = case.type or (body.get("type") if isinstance(body.get("type"), str) else None)
+    # Where id, type and time come from is the provider's business (body or headers).
+    facts = mapping.plugin().facts(body, {})
+    event_type = case.type or facts.type
     if event_type is None:
-        result.failures.append("no event type: give `type:` or an `event.type`")
+        result.failures.append("no event type: give `type:` (the event body has none)")
         return result
-    created = body.get("created")
-    default_time = float(created) if isinstance(created, int | float) else 0.0
-    event_id = case.id or (body["id"] if isinstance(body.get("id"), str) else f"case-{index}")
+    default_time = facts.time if facts.time is not None else 0.0
     envelope = Envelope(
         source=mapping.source,
-        id=event_id,
+        id=case.id or facts.id or f"case-{index}",
         type=event_type,
         time=case.time if case.time is not None else default_time,
         received_at=0.0,
@@ -293,17 +322,40 @@ def matched_rules(mapping: Mapping, envelope: Envelope) -> list[str]:
     return names
 
 
+def _extends(path: Path, environ: MappingABC[str, str]) -> Path | None:
+    """The shipped test file of the mapping ``path`` extends, if it has one."""
+    if not path.is_file() or path.name.endswith(TESTS_SUFFIX):
+        return None
+    mapping, _ = load_file(path, _Placeholder(environ))
+    if mapping is None or mapping.extends is None:
+        return None
+    from bridge.mappings.layers import shipped_dir
+
+    shipped = shipped_dir() / f"{mapping.extends}{TESTS_SUFFIX}"
+    return shipped if shipped.is_file() else None
+
+
 def run(paths: list[Path], environ: MappingABC[str, str]) -> Report:
-    """Run the test files named by ``paths``."""
+    """Run the test files named by ``paths`` (and, for mappings that extend a shipped
+    one, the shipped cases against them)."""
     started = time.perf_counter()
     report = Report()
-    for path in case_paths(paths):
+    runs: list[tuple[Path, Path | None]] = [(p, None) for p in case_paths(paths)]
+    for extending in mapping_paths(paths):
+        shipped = _extends(extending, environ)
+        if shipped is not None:
+            runs.append((shipped, extending))
+            own = extending.with_name(source_of(extending) + TESTS_SUFFIX)
+            if not own.exists() and (own, None) in runs:
+                runs.remove((own, None))  # its cases are the shipped ones
+    for path, mapping_path in runs:
         if not path.exists():
             report.problems.append(Problem(str(path), 1, 1, "test", "no such test file"))
             continue
-        one = run_file(path, environ)
+        one = run_file(path, environ, mapping_path)
         report.results.extend(one.results)
         report.problems.extend(one.problems)
         report.untested.extend(one.untested)
+        report.skipped.extend(one.skipped)
     report.seconds = time.perf_counter() - started
     return report

@@ -19,6 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError, create_model
+
 from bridge import __version__
 from bridge.envelope import Envelope
 from bridge.errors import ConfigError, MappingError
@@ -33,9 +35,22 @@ from bridge.mappings.expressions import (
 )
 from bridge.mappings.fastpath import is_false
 from bridge.mappings.identity import IdentityStore
-from bridge.mappings.loader import Loc, Positions, mapping_paths, parse_file, parse_text
+from bridge.mappings.loader import (
+    Loc,
+    Positions,
+    mapping_paths,
+    parse_file,
+    parse_text,
+    schema_problems,
+)
 from bridge.mappings.problems import Problem
-from bridge.providers import DEFAULT_TOLERANCE, known_providers
+from bridge.providers import (
+    DEFAULT_TOLERANCE,
+    Provider,
+    get_provider,
+    known_providers,
+    provider_class,
+)
 
 #: The longest messageId Segment accepts.
 MAX_MESSAGE_ID = 100
@@ -147,6 +162,21 @@ class Mapping:
     account: tuple[Expression, str] | None = None
     identity_fallback: str = "anonymous"
     path: Path | None = None
+    #: Environment variables ``secrets`` names (``STRIPE_WEBHOOK_SECRET``), never values.
+    secret_vars: tuple[str, ...] = ()
+    #: ``options.public_url``: the URL the provider signs, behind a rewriting proxy.
+    public_url: str | None = None
+    #: The shipped mapping this one ``extends`` (None: a mapping of its own).
+    extends: str | None = None
+    #: Rules of the shipped mapping this one replaced or dropped (by name).
+    changed_rules: tuple[str, ...] = ()
+    #: The validated ``signature`` block (providers configured in the mapping).
+    provider_config: BaseModel | None = None
+
+    def plugin(self) -> Provider:
+        """An instance of this mapping's provider, with its configuration."""
+        return get_provider(self.provider, self.provider_config)
+
     _exact: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _globs: tuple[CompiledRule, ...] = field(default=(), repr=False)
     _cache: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
@@ -177,6 +207,11 @@ class Mapping:
             self._cache.clear()
         self._cache[event_type] = found
         return found
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """Every ``on`` pattern of the rules (exact types and globs), in file order."""
+        return tuple(dict.fromkeys(p for rule in self.rules for p in rule.patterns))
 
     def handles(self, event_type: str) -> bool:
         """Whether any rule matches ``event_type`` (intake answers "ignored" if not)."""
@@ -423,14 +458,16 @@ class _Compiler:
 
     def problem(self, loc: Loc, kind: str, message: str, *, key: bool = False) -> None:
         line, col = self.positions.key(loc) if key else self.positions.value(loc)
-        self.problems.append(Problem(self.file, line, col, kind, message))
+        file = self.positions.file_of(loc, self.file)
+        self.problems.append(Problem(file, line, col, kind, message))
 
     def expr(self, value: Any, loc: Loc) -> Expression:
         try:
             return compile_value(value)
         except ExpressionError as exc:
             line, col = self.positions.inside(loc, exc.column)
-            self.problems.append(Problem(self.file, line, col, "expression", str(exc)))
+            file = self.positions.file_of(loc, self.file)
+            self.problems.append(Problem(file, line, col, "expression", str(exc)))
             return Expression(source=str(value), literal=None)
 
     def tree(self, value: Any, loc: Loc) -> Compiled:
@@ -458,12 +495,15 @@ def compile_model(
     """Compile a schema-checked file; semantic mistakes are returned as problems
     (``prior``: problems already found while reading, not repeated)."""
     c = _Compiler(file, positions)
+    provider_config: BaseModel | None = None
     if model.provider not in known_providers():
         c.problem(
             ("provider",),
             "provider",
             f"unknown provider {model.provider!r}; known: {', '.join(known_providers())}",
         )
+    else:
+        provider_config = _provider_config(c, model)
     raw = model.secrets if isinstance(model.secrets, list) else [model.secrets]
     secrets = tuple(s.strip() for item in raw for s in item.split(",") if s.strip())
     if not secrets and not any(p.kind == "secret" for p in prior or ()):
@@ -562,8 +602,52 @@ def compile_model(
         test_mode=test_mode,
         account=account,
         identity_fallback=opts.identity_fallback,
+        public_url=opts.public_url,
+        extends=model.extends,
+        changed_rules=positions.changed_rules,
+        provider_config=provider_config,
+        secret_vars=tuple(
+            dict.fromkeys(
+                name
+                for loc, names in positions.variables.items()
+                if loc[:1] == ("secrets",)
+                for name in names
+            )
+        ),
     )
     return mapping, c.problems
+
+
+def _provider_config(c: _Compiler, model: spec.MappingFile) -> BaseModel | None:
+    """Validate the ``signature`` block against the provider's own model."""
+    config_model: type[BaseModel] | None = getattr(
+        provider_class(model.provider), "config_model", None
+    )
+    if config_model is None:
+        if model.signature is not None:
+            c.problem(
+                ("signature",),
+                "schema",
+                f"provider {model.provider!r} takes no `signature` block",
+                key=True,
+            )
+        return None
+    if model.signature is None:
+        c.problem(
+            ("provider",),
+            "required",
+            f"provider {model.provider!r} needs a `signature` block (how it signs)",
+        )
+        return None
+    wrapper = create_model("Mapping", signature=(config_model, ...))
+    try:
+        validated: BaseModel = dict(wrapper.model_validate({"signature": model.signature}))[
+            "signature"
+        ]
+        return validated
+    except ValidationError as exc:
+        c.problems.extend(schema_problems(exc, {"signature": model.signature}, c.positions, c.file))
+        return None
 
 
 def _compile_call(

@@ -2,19 +2,23 @@
 
 ``bridge mappings check`` prints :func:`check` 's problems and exits 1 on any. Mapping
 files get the full load (schema, expressions, patterns, provider, secrets, identity);
-test files get their own schema (kind ``test``).
+test files get their own schema (kind ``test``). A source that is off because its
+secret is unset is a note (kind ``info``), not a problem, unless ``BRIDGE_SOURCES``
+pins it (see :mod:`bridge.catalogue`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from bridge.catalogue import PIN_VARIABLE, load_source
 from bridge.mappings.casetests import CaseFile
-from bridge.mappings.engine import load_file
+from bridge.mappings.engine import source_of
 from bridge.mappings.loader import TESTS_SUFFIX, read_yaml, schema_problems
 from bridge.mappings.problems import Problem
 
@@ -27,6 +31,8 @@ class LintResult:
     test_files: list[Path] = field(default_factory=list)
     rules: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: Information, not findings: which sources are off and why.
+    notes: list[Problem] = field(default_factory=list)
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -39,8 +45,16 @@ def _files(paths: list[Path]) -> list[Path]:
     return found
 
 
-def check(paths: list[Path], environ: MappingABC[str, str]) -> LintResult:
-    """Lint the files named by ``paths`` (folders: every ``*.yaml`` inside)."""
+def check(
+    paths: list[Path],
+    environ: MappingABC[str, str],
+    pinned: Sequence[str] = (),
+    *,
+    whole_catalogue: bool = False,
+) -> LintResult:
+    """Lint the files named by ``paths`` (folders: every ``*.yaml`` inside);
+    ``pinned``: the sources ``BRIDGE_SOURCES`` lists, each of which must be among the
+    files when they are a whole catalogue (or a folder)."""
     result = LintResult()
     for path in _files(paths):
         if not path.exists():
@@ -50,10 +64,25 @@ def check(paths: list[Path], environ: MappingABC[str, str]) -> LintResult:
             result.problems.extend(check_tests(path))
         else:
             result.mappings.append(path)
-            mapping, problems = load_file(path, environ)
+            source, problems = load_source(path, environ, pinned)
             result.problems.extend(problems)
-            if mapping is not None:
-                result.rules += len(mapping.rules)
+            if source is not None:
+                result.rules += len(source.mapping.rules)
+                if source.note is not None:
+                    result.notes.append(source.note)
+    if pinned and (whole_catalogue or any(p.is_dir() for p in paths)):
+        names = {source_of(p) for p in result.mappings}
+        for name in pinned:
+            if name not in names:
+                result.problems.append(
+                    Problem(
+                        PIN_VARIABLE,
+                        1,
+                        1,
+                        "secret",
+                        f"{PIN_VARIABLE} lists {name!r}: no such source",
+                    )
+                )
     return result
 
 

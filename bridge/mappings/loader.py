@@ -37,6 +37,22 @@ class Positions:
 
     values: dict[Loc, tuple[int, int, str | None]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    #: ``${VAR}`` names each string value referenced (set or not), by path: the
+    #: catalogue reads the secret variables of a source from here.
+    variables: dict[Loc, tuple[str, ...]] = field(default_factory=dict)
+    #: Paths whose values come from another file (a shipped mapping a file extends),
+    #: so that problems there name that file.
+    files: dict[Loc, str] = field(default_factory=dict)
+    #: With ``extends``: the shipped rules this file replaced or dropped.
+    changed_rules: tuple[str, ...] = ()
+
+    def file_of(self, loc: Loc, default: str) -> str:
+        """The file the value at ``loc`` was written in."""
+        for end in range(len(loc), -1, -1):
+            found = self.files.get(loc[:end])
+            if found:
+                return found
+        return default
 
     def value(self, loc: Loc) -> tuple[int, int]:
         """Position of the value at ``loc`` (or of its nearest ancestor)."""
@@ -61,6 +77,16 @@ class Positions:
         if style is None or style == "":
             return line, col + column
         return line, col
+
+
+def unset_message(name: str) -> str:
+    """The problem message of an unset ``${VAR}`` (the catalogue recognises it)."""
+    return f"environment variable {name} is not set (and has no default)"
+
+
+def variables_in(text: str) -> tuple[str, ...]:
+    """The ``${VAR}`` names ``text`` references (``$${`` escapes skipped)."""
+    return tuple(m.group(1) for m in _VAR.finditer(text) if m.group(1))
 
 
 def interpolate(text: str, environ: MappingABC[str, str], on_unset: Callable[[str], None]) -> str:
@@ -126,13 +152,11 @@ class _Reader:
             kind = "secret" if loc[:1] == ("secrets",) else "env"
 
             def unset(name: str) -> None:
-                self.problem(
-                    mark.line + 1,
-                    mark.column + 1,
-                    kind,
-                    f"environment variable {name} is not set (and has no default)",
-                )
+                self.problem(mark.line + 1, mark.column + 1, kind, unset_message(name))
 
+            names = variables_in(value)
+            if names:
+                self.positions.variables[loc] = names
             value = interpolate(value, self.environ, unset)
         return value
 
@@ -183,7 +207,7 @@ def _data_loc(data: Any, loc: Iterable[str | int]) -> tuple[Loc, bool]:
 
 
 def schema_problems(
-    exc: ValidationError, data: Any, positions: Positions, file: str
+    exc: ValidationError, data: Any, positions: Positions, default: str
 ) -> list[Problem]:
     """One problem per distinct location in a pydantic validation error."""
     grouped: dict[Loc, list[tuple[str, str, str | int | None]]] = {}
@@ -199,6 +223,7 @@ def schema_problems(
     for loc, errors in grouped.items():
         kinds = {t for t, _, _ in errors}
         where = ".".join(str(p) for p in loc) or "(file)"
+        file = positions.file_of(loc, default)
         if "extra_forbidden" in kinds:
             line, col = positions.key(loc)
             problems.append(Problem(file, line, col, "unknown-key", f"unknown key {loc[-1]!r}"))
@@ -245,6 +270,12 @@ def parse_text(
     if not isinstance(data, dict):
         problems.append(Problem(file, 1, 1, "schema", "a mapping file is a YAML mapping"))
         return None, positions, problems
+    if "extends" in data:
+        from bridge.mappings.layers import extend  # layers builds on this module
+
+        data, positions, problems = extend(data, positions, problems, file, environ)
+        if data is None:
+            return None, positions, problems
     try:
         model = MappingFile.model_validate(data)
     except ValidationError as exc:

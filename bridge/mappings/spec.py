@@ -97,6 +97,13 @@ class Options(_Strict):
     )
     test_mode: TestMode | None = Field(None, description="Test-mode events; see below.")
     account: Account | None = Field(None, description="Connected-account events; see below.")
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="The URL the provider posts to, when a proxy in front of bridge "
+        "changes it: providers that sign the URL (Square, Twilio, `generic-hmac` with "
+        "`{url}`) verify against this instead of the request's own URL.",
+    )
     identity_fallback: Literal["anonymous", "error"] = Field(
         "anonymous",
         description="When no userId is found: `anonymous` sends `anonymousId` = "
@@ -195,11 +202,27 @@ class Rule(_Strict):
 class MappingFile(_Strict):
     """A mapping file: ``mappings/<source>.yaml``."""
 
+    extends: str | None = Field(
+        None,
+        description="A shipped mapping to build on (`stripe`): this file's keys override "
+        "its keys (`options` and `identity` key by key), its `rules` replace the "
+        "shipped rules of the same name or are added after them; upgrades of bridge "
+        "bring the shipped rules' fixes.",
+    )
+    drop: list[str] = Field(
+        default_factory=list,
+        description="With `extends`: names of shipped rules to leave out.",
+    )
     provider: str = Field(
-        description="Provider plugin that verifies the webhooks (`stripe`, "
-        "`standard-webhooks`, `github`)."
+        description="Provider plugin that verifies the webhooks: a registered "
+        "identifier (`bridge mappings schema` lists them; plugins add more)."
     )
     description: str | None = Field(None, description="Free text for readers.")
+    signature: dict[str, Any] | None = Field(
+        None,
+        description="How the provider signs, for providers configured in the mapping "
+        "(`generic-hmac`; see its section).",
+    )
     secrets: str | list[str] = Field(
         description="Signing secret(s), usually `${VAR}`; a comma-separated value or a "
         "list holds several during rotation."
@@ -214,6 +237,9 @@ class MappingFile(_Strict):
 def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a mapping file, with per-call-type requirements."""
     schema = MappingFile.model_json_schema(by_alias=True)
+    from bridge.providers import known_providers  # the registry, entry points included
+
+    schema["properties"]["provider"]["enum"] = known_providers()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "bridge mapping file"
     call = schema["$defs"]["Call"]

@@ -8,18 +8,33 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from pydantic import BaseModel
+
 from bridge.errors import ConfigError
-from bridge.providers.base import DEFAULT_TOLERANCE, Provider, VerifiedEvent, verify_closed
+from bridge.providers.base import (
+    DEFAULT_TOLERANCE,
+    EventFacts,
+    Provider,
+    ProviderBase,
+    Sample,
+    VerifiedEvent,
+    verify_closed,
+)
+from bridge.providers.generic_hmac import GenericHmacProvider
 from bridge.providers.github import GitHubProvider
 from bridge.providers.standard_webhooks import StandardWebhooksProvider
 from bridge.providers.stripe import StripeProvider
 
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "EventFacts",
     "Provider",
+    "ProviderBase",
+    "Sample",
     "VerifiedEvent",
     "get_provider",
     "known_providers",
+    "provider_class",
     "register",
     "verify_closed",
 ]
@@ -33,7 +48,7 @@ def register(cls: type[Provider]) -> type[Provider]:
     return cls
 
 
-for _cls in (StripeProvider, StandardWebhooksProvider, GitHubProvider):
+for _cls in (StripeProvider, StandardWebhooksProvider, GitHubProvider, GenericHmacProvider):
     register(_cls)
 
 
@@ -49,13 +64,22 @@ def known_providers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_provider(identifier: str) -> Provider:
-    """An instance of the provider registered as ``identifier``."""
+def provider_class(identifier: str) -> type[Provider]:
+    """The class registered as ``identifier`` (ConfigError naming the known ones)."""
     if identifier not in _REGISTRY:
         _load_entry_points()
     try:
-        return _REGISTRY[identifier]()
+        return _REGISTRY[identifier]
     except KeyError:
         raise ConfigError(
             f"unknown provider {identifier!r}; known: {', '.join(known_providers())}"
         ) from None
+
+
+def get_provider(identifier: str, config: BaseModel | None = None) -> Provider:
+    """An instance of the provider registered as ``identifier`` (``config``: its
+    validated ``signature`` block, for providers configured in the mapping)."""
+    cls = provider_class(identifier)
+    if config is None:
+        return cls()
+    return cls(config)  # type: ignore[call-arg]

@@ -17,11 +17,16 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
+
+import orjson
 
 from bridge.errors import MalformedPayload, SignatureError
 from bridge.providers.base import (
+    EventFacts,
+    ProviderBase,
+    Sample,
     VerifiedEvent,
     parse_json_object,
     require_secrets,
@@ -31,10 +36,33 @@ from bridge.providers.base import (
 HEADER = "X-Hub-Signature-256"
 
 
-class GitHubProvider:
+#: A ``sponsorship`` event with action ``created`` (GitHub Sponsors).
+_SAMPLE = {
+    "action": "created",
+    "sponsorship": {
+        "node_id": "S_SampleBridgeDev",
+        "created_at": "2026-11-01T00:00:00+00:00",
+        "sponsorable": {"login": "octo-org", "id": 18404719, "type": "Organization"},
+        "sponsor": {"login": "octocat", "id": 1, "type": "User"},
+        "privacy_level": "public",
+        "tier": {
+            "node_id": "T_SampleBridgeDev",
+            "name": "$5 a month",
+            "monthly_price_in_cents": 500,
+            "monthly_price_in_dollars": 5,
+            "is_one_time": False,
+            "is_custom_ammount": False,
+        },
+    },
+    "sender": {"login": "octocat", "id": 1, "type": "User"},
+}
+
+
+class GitHubProvider(ProviderBase):
     """GitHub repository, organisation, app, marketplace and sponsors webhooks."""
 
     identifier: ClassVar[str] = "github"
+    dedup_on: ClassVar[str] = "delivery id (X-GitHub-Delivery header) and the body's digest"
     #: ``X-GitHub-Delivery`` is not signed: replays are caught on the body's digest.
     signs_event_id: ClassVar[bool] = False
 
@@ -46,6 +74,7 @@ class GitHubProvider:
         *,
         tolerance: int,
         now: float,
+        url: str = "",
     ) -> VerifiedEvent:
         require_secrets(secrets)
         header = headers.get(HEADER)
@@ -94,6 +123,7 @@ class GitHubProvider:
         now: float,
         event_id: str | None = None,
         event_type: str | None = None,
+        url: str = "",
     ) -> dict[str, str]:
         if not event_type:
             raise SignatureError("GitHub needs the event name (X-GitHub-Event)")
@@ -103,3 +133,13 @@ class GitHubProvider:
             "X-GitHub-Delivery": event_id or str(uuid.uuid4()),
             "Content-Type": "application/json",
         }
+
+    def sample(self) -> Sample:
+        return Sample(orjson.dumps(_SAMPLE), event_type="sponsorship")
+
+    def facts(self, body: Any, headers: Mapping[str, str]) -> EventFacts:
+        """Type ``<X-GitHub-Event>.<action>`` and id ``X-GitHub-Delivery``; no time."""
+        name = headers.get("X-GitHub-Event")
+        action = body.get("action") if isinstance(body, dict) else None
+        event_type = f"{name}.{action}" if name and isinstance(action, str) and action else name
+        return EventFacts(headers.get("X-GitHub-Delivery"), event_type or None, None)

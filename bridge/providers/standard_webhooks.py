@@ -20,12 +20,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import orjson
 from standardwebhooks.webhooks import Webhook
 
 from bridge.errors import MalformedPayload, SignatureError
 from bridge.providers.base import (
+    EventFacts,
+    ProviderBase,
+    Sample,
     VerifiedEvent,
     check_tolerance,
     parse_json_object,
@@ -65,10 +69,28 @@ def _signatures(header: str) -> list[bytes]:
     return found
 
 
-class StandardWebhooksProvider:
+#: A Clerk ``user.created`` event (Clerk signs with Standard Webhooks, through Svix).
+_SAMPLE = {
+    "type": "user.created",
+    "object": "event",
+    "timestamp": 1763800000000,
+    "data": {
+        "id": "user_2SampleBridgeDev",
+        "object": "user",
+        "email_addresses": [{"id": "idn_1", "email_address": "ada@example.com"}],
+        "primary_email_address_id": "idn_1",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "created_at": 1763800000000,
+    },
+}
+
+
+class StandardWebhooksProvider(ProviderBase):
     """Any sender that follows the Standard Webhooks specification."""
 
     identifier: ClassVar[str] = "standard-webhooks"
+    dedup_on: ClassVar[str] = "message id (webhook-id header)"
     #: ``webhook-id`` is signed (``id.timestamp.body``).
     signs_event_id: ClassVar[bool] = True
 
@@ -80,6 +102,7 @@ class StandardWebhooksProvider:
         *,
         tolerance: int,
         now: float,
+        url: str = "",
     ) -> VerifiedEvent:
         require_secrets(secrets)
         msg_id = _header(headers, "id")
@@ -132,6 +155,7 @@ class StandardWebhooksProvider:
         now: float,
         event_id: str | None = None,
         event_type: str | None = None,
+        url: str = "",
     ) -> dict[str, str]:
         signer = _webhook(secret)
         if signer is None:
@@ -145,3 +169,16 @@ class StandardWebhooksProvider:
             "webhook-signature": signature,
             "Content-Type": "application/json",
         }
+
+    def dev_secret(self) -> str:
+        return "whsec_" + base64.b64encode(b"bridge-dev-standard-webhooks-key").decode()
+
+    def sample(self) -> Sample:
+        return Sample(orjson.dumps(_SAMPLE))
+
+    def facts(self, body: Any, headers: Mapping[str, str]) -> EventFacts:
+        """``type`` from the body; id and time from the webhook-id/-timestamp headers."""
+        base = super().facts(body, headers)
+        stamp = _header(headers, "timestamp")
+        time = float(stamp) if stamp and stamp.isdigit() else None
+        return EventFacts(_header(headers, "id"), base.type, time)

@@ -19,13 +19,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import uuid
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
+import orjson
 import stripe
 
 from bridge.errors import MalformedPayload, SignatureError
 from bridge.providers.base import (
+    EventFacts,
+    ProviderBase,
+    Sample,
     VerifiedEvent,
     check_tolerance,
     parse_json_object,
@@ -75,10 +81,17 @@ def signature_header(body: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-class StripeProvider:
+#: A ``checkout.session.completed`` event in Stripe's shape (``bridge dev``'s sample).
+SAMPLE = (
+    Path(__file__).resolve().parent.parent / "samples" / "stripe_checkout_session_completed.json"
+)
+
+
+class StripeProvider(ProviderBase):
     """Stripe webhook endpoints (snapshot events, any API version)."""
 
     identifier: ClassVar[str] = "stripe"
+    dedup_on: ClassVar[str] = "event id (body `id`, evt_...)"
     #: The event id is inside the signed body.
     signs_event_id: ClassVar[bool] = True
 
@@ -90,6 +103,7 @@ class StripeProvider:
         *,
         tolerance: int,
         now: float,
+        url: str = "",
     ) -> VerifiedEvent:
         require_secrets(secrets)
         header = headers.get(HEADER)
@@ -131,5 +145,26 @@ class StripeProvider:
         now: float,
         event_id: str | None = None,
         event_type: str | None = None,
+        url: str = "",
     ) -> dict[str, str]:
         return {HEADER: signature_header(body, secret, int(now)), "Content-Type": JSON}
+
+    def dev_secret(self) -> str:
+        return "whsec_bridge_dev_secret"
+
+    def sample(self) -> Sample:
+        return Sample(SAMPLE.read_bytes())
+
+    def facts(self, body: Any, headers: Mapping[str, str]) -> EventFacts:
+        """``id``, ``type`` and ``created`` (Unix seconds) of the event object."""
+        base = super().facts(body, headers)
+        created = body.get("created") if isinstance(body, dict) else None
+        if isinstance(created, int | float) and not isinstance(created, bool):
+            return EventFacts(base.id, base.type, float(created))
+        return base
+
+    def renew(self, body: bytes) -> bytes:
+        """A new ``evt_`` id: Stripe deduplicates on it, so re-sending is not a duplicate."""
+        event = parse_json_object(body)
+        event["id"] = f"evt_{uuid.uuid4().hex[:24]}"
+        return orjson.dumps(event)

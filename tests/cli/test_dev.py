@@ -65,7 +65,7 @@ def test_dev_runs_the_pipeline_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     )
     out = Output(proc)
     try:
-        at = out.wait_for("Send a signed sample Stripe event", timeout=240)
+        at = out.wait_for("Send a signed sample event to stripe", timeout=240)
         out.wait_for("Ctrl-C stops everything", timeout=10)
         command = out.lines[at + 1].strip()
         assert f"http://127.0.0.1:{port}/webhooks/<source>" in "\n".join(out.lines)

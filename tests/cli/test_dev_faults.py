@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bridge.cli.dev import dev_secret
+from bridge.providers import get_provider
 from bridge.redis_server import free_port
 from tests.cli.test_dev import Output
 from tests.processes import BIN
@@ -116,7 +116,7 @@ def test_dev_port_check_dead_letter_reason_and_ctrl_c(tmp_path: Path) -> None:
                 f"http://127.0.0.1:{port}",
             ],
             cwd=tmp_path,
-            env={**env, "SHOP_SECRET": dev_secret("stripe")},
+            env={**env, "SHOP_SECRET": get_provider("stripe").dev_secret()},
             capture_output=True,
             text=True,
             timeout=60,

@@ -8,12 +8,14 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from redis import Redis
+from rq import Queue
 
 from bridge import keys, metrics
 from bridge.cli.dlq import dlq
 from bridge.collector import Collector
 from bridge.delivery import jobs
 from bridge.delivery.runtime import Runtime
+from bridge.drain import FAILURE_TTL
 from tests.delivery import support
 from tests.delivery.support import accept, message_id, wait_until
 
@@ -72,6 +74,10 @@ def test_an_unmappable_event_is_replayed_through_the_fixed_mapping(
     fixed = make_runtime(BRIDGE_MAPPINGS_DIR=str(support.MAPPINGS_FIXED))
     cli("replay", "--all")
     assert fixed.redis.llen(keys.INBOX) == 1
+    # Kicked the one way every process kicks (bridge/drain.py): a failed drain job is
+    # kept FAILURE_TTL seconds for inspection.
+    queued = Queue(keys.QUEUE, connection=fixed.redis).get_jobs()
+    assert {(job.func_name, job.failure_ttl) for job in queued} == {(keys.DRAIN_JOB, FAILURE_TTL)}
     jobs.drain(fixed)
     wait_until(lambda: jobs.sweep(fixed)["sent"], timeout=5)
     [call] = collector.calls

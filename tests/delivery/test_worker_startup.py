@@ -31,7 +31,8 @@ def test_bad_setting_stops_the_worker_with_its_name(redis_url: str) -> None:
 
 
 def test_bad_mapping_stops_the_worker_with_file_and_line(redis_url: str) -> None:
-    result = start_worker({**base_env(redis_url), "STRIPE_WEBHOOK_SECRET": ""})
+    env = {**base_env(redis_url), "STRIPE_WEBHOOK_SECRET": "", "BRIDGE_SOURCES": "stripe"}
+    result = start_worker(env)
     assert result.returncode == 2
     assert "stripe.yaml:" in result.stderr
     assert "STRIPE_WEBHOOK_SECRET is not set" in result.stderr

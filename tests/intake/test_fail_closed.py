@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
@@ -91,13 +92,20 @@ class _Crashing:
         return {}
 
 
+def _install(app: Flask, provider: object) -> None:
+    """Serve the stripe source with ``provider`` (a plugin under test)."""
+    catalogue = app.extensions["bridge"].catalogue
+    entry = catalogue.sources["stripe"]
+    catalogue.sources["stripe"] = dataclasses.replace(entry, provider=provider)
+
+
 @pytest.mark.parametrize(
     "exc", [TypeError("unsupported operand"), OverflowError("too big"), KeyError("x")]
 )
 def test_a_verifier_that_raises_fails_closed_as_a_counted_400(
     app: Flask, redis: Redis, exc: Exception, logs: object
 ) -> None:
-    app.extensions["bridge"].providers["stripe"] = _Crashing(exc)
+    _install(app, _Crashing(exc))
     body = stripe_event()
     resp = app.test_client().post(
         "/webhooks/stripe", data=body, headers=stripe_headers(body, STRIPE_SECRET)
@@ -133,7 +141,7 @@ class _UnsignedIdWithoutDigest:
 
 
 def test_a_plugin_without_replay_protection_is_refused(app: Flask, redis: Redis) -> None:
-    app.extensions["bridge"].providers["stripe"] = _UnsignedIdWithoutDigest()
+    _install(app, _UnsignedIdWithoutDigest())
     resp = app.test_client().post("/webhooks/stripe", data=b"{}")
     assert (resp.status_code, resp.get_json()["reason"]) == (400, "unverifiable")
     assert redis.llen(keys.INBOX) == 0

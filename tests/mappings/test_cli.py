@@ -32,9 +32,9 @@ def test_check_ok() -> None:
     assert out.startswith("OK: 3 mapping(s)")
 
 
-def test_check_reports_unset_secret(tmp_path: Path) -> None:
+def test_check_reports_unset_secret_of_a_pinned_source(tmp_path: Path) -> None:
     (tmp_path / "shop.yaml").write_text(MINIMAL)
-    code, out = invoke("mappings", "check", str(tmp_path))
+    code, out = invoke("mappings", "check", str(tmp_path), env={**ENV, "BRIDGE_SOURCES": "shop"})
     assert code == 1
     assert f"{tmp_path / 'shop.yaml'}:2:10: secret: environment variable SECRET is not set" in out
     assert "Traceback" not in out
@@ -183,3 +183,10 @@ def test_preview_ignored_type_and_mapping_error(
     code, out = invoke("preview", "stripe", str(payload), env={**ENV, "REDIS_URL": redis_url})
     assert code == 1
     assert "mapping error: rule 'charge-refunded'" in out
+
+
+def test_check_refuses_a_pinned_source_that_does_not_exist() -> None:
+    # What the release phase runs: a typo in BRIDGE_SOURCES fails the deploy.
+    code, out = invoke("mappings", "check", env={**ENV, "BRIDGE_SOURCES": "stripe,strpie"})
+    assert code == 1
+    assert "BRIDGE_SOURCES lists 'strpie': no such source" in out

@@ -87,13 +87,34 @@ def test_duplicate_rule_names() -> None:
     assert "duplicate rule name 'paid'" in lint(MINIMAL + rule)[0]
 
 
-def test_unset_secret_is_a_finding(tmp_path: Path) -> None:
+def test_unset_secret_of_a_pinned_source_is_a_finding(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(MINIMAL)
-    result = check([tmp_path], {})
+    result = check([tmp_path], {}, pinned=["s"])
     assert [str(p) for p in result.problems] == [
         f"{tmp_path / 's.yaml'}:2:10: secret: environment variable SECRET is not set "
-        "(and has no default)"
+        "(and has no default); BRIDGE_SOURCES lists 's', so it must be set"
     ]
+
+
+def test_unset_secret_of_an_unpinned_source_is_a_note(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(MINIMAL)
+    result = check([tmp_path], {})
+    assert result.problems == []
+    assert [str(p) for p in result.notes] == [
+        f"{tmp_path / 's.yaml'}:2:10: info: source 's' is off: SECRET is not set"
+    ]
+
+
+def test_other_problems_of_an_off_source_are_still_findings(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(MINIMAL.replace("rules:", "bogus: 1\nrules:"))
+    result = check([tmp_path], {})
+    assert [p.kind for p in result.problems] == ["unknown-key"]
+
+
+def test_pinning_an_unknown_source_is_a_finding(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(MINIMAL)
+    result = check([tmp_path], {"SECRET": "x"}, pinned=["s", "nope"])
+    assert [p.message for p in result.problems] == ["BRIDGE_SOURCES lists 'nope': no such source"]
 
 
 def test_test_files_are_linted(tmp_path: Path) -> None:
