@@ -196,14 +196,24 @@ class GenericHmacProvider(ProviderBase):
         )
         texts: list[str] = []
         if cfg.pairs is not None:
+            stamps = []
             for item in value.split(cfg.pairs.separator):
                 key, sep, found = item.strip().partition("=")
                 if not sep:
                     continue
                 if key == cfg.pairs.signature:
                     texts.append(found)
-                elif key == cfg.pairs.timestamp and stamp is None:
-                    stamp = found
+                elif key == cfg.pairs.timestamp:
+                    stamps.append(found)
+            if stamp is None and stamps:
+                # More than one: which is signed and which checked would be a guess (the
+                # Stripe tolerance bypass); malformed, as for Stripe.
+                if len(stamps) > 1:
+                    raise SignatureError(
+                        f"malformed {cfg.header} header: more than one {cfg.pairs.timestamp}= item",
+                        reason="malformed_signature",
+                    )
+                stamp = stamps[0]
         else:
             texts.append(value.strip())
         signatures = []
@@ -256,7 +266,7 @@ class GenericHmacProvider(ProviderBase):
         signatures, stamp = self._read(headers)
         timestamp: float | None = None
         if cfg.timestamp is not None:
-            if not stamp or not stamp.isdigit():
+            if not stamp or not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 16:
                 raise SignatureError("no integer signed timestamp", reason="malformed_signature")
             timestamp = int(stamp) / (1000 if cfg.timestamp.unit == "ms" else 1)
         header_id = headers.get(cfg.event_id.header, "") if cfg.event_id.header else ""

@@ -14,14 +14,17 @@ import hashlib
 import hmac
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bridge.errors import WebhookError
+from bridge.errors import SignatureError, WebhookError
 from bridge.providers import Provider, VerifiedEvent, get_provider, verify_closed
+from bridge.providers.generic_hmac import GenericHmacProvider, SignatureConfig
 from tests.signing import (
     CLERK_SECRET,
     GITHUB_SECRET,
@@ -85,6 +88,35 @@ def github_valid(body: bytes, headers: Mapping[str, str]) -> bool:
     return hmac.compare_digest(headers.get("X-Hub-Signature-256", ""), "sha256=" + mac)
 
 
+HMAC_SECRET = "generic-fuzz-secret"
+
+
+def _hex(message: bytes) -> str:
+    return hmac.new(HMAC_SECRET.encode(), message, hashlib.sha256).hexdigest()
+
+
+def paddle_like_valid(body: bytes, headers: Mapping[str, str]) -> bool:
+    """generic-hmac as Paddle Billing signs: ``ts=<t>;h1=<hex HMAC of "t:body">``. Valid
+    when some ``ts`` t has a matching ``h1`` and is within the tolerance (whichever t
+    bridge checks must be the one it signed)."""
+    items = [i.strip().partition("=") for i in headers.get("Paddle-Signature", "").split(";")]
+    stamps = [v for k, _, v in items if k == "ts" and v.isascii() and v.isdigit()]
+    signatures = {v for k, _, v in items if k == "h1"}
+    return any(
+        _hex(f"{t}:".encode() + body) in signatures and abs(NOW - int(t)) <= TOLERANCE
+        for t in stamps
+    )
+
+
+def header_id_valid(body: bytes, headers: Mapping[str, str]) -> bool:
+    """generic-hmac with an unsigned id header: ``X-Sig: sha256=<hex HMAC of body>``."""
+    return headers.get("X-Sig", "").strip() == "sha256=" + _hex(body)
+
+
+def _generic(config: dict[str, object]) -> Provider:
+    return GenericHmacProvider(SignatureConfig.model_validate(config))
+
+
 # ------------------------------------------------------------------------- cases
 
 Signer = Callable[[bytes], dict[str, str]]
@@ -99,8 +131,9 @@ class Scheme:
         sign: Signer,
         valid: Callable[[bytes, Mapping[str, str]], bool],
         names: list[str],
+        provider: Provider | None = None,
     ) -> None:
-        self.provider: Provider = get_provider(identifier)
+        self.provider: Provider = provider or get_provider(identifier)
         self.identifier = identifier
         self.secret = secret
         # One body per scheme for the whole run: draws that depend on its length must
@@ -138,6 +171,42 @@ SCHEMES = [
         lambda b: github_headers(b, GITHUB_SECRET, "marketplace_purchase", "d-fuzz"),
         github_valid,
         ["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery"],
+    ),
+    Scheme(
+        "generic-hmac/paddle-like",
+        HMAC_SECRET,
+        lambda: orjson.dumps(
+            {"event_id": f"evt_{uuid.uuid4().hex}", "event_type": "customer.created", "data": {}}
+        ),
+        lambda b: {"Paddle-Signature": f"ts={int(NOW)};h1={_hex(f'{int(NOW)}:'.encode() + b)}"},
+        paddle_like_valid,
+        ["Paddle-Signature"],
+        provider=_generic(
+            {
+                "header": "Paddle-Signature",
+                "pairs": {"separator": ";", "signature": "h1", "timestamp": "ts"},
+                "signed": "{timestamp}:{body}",
+                "timestamp": {"unit": "s"},
+                "event_id": {"body": "event_id"},
+                "event_type": {"body": "event_type"},
+            }
+        ),
+    ),
+    Scheme(
+        "generic-hmac/header-id",
+        HMAC_SECRET,
+        lambda: orjson.dumps({"object": {"id": uuid.uuid4().hex}}),
+        lambda b: {"X-Sig": "sha256=" + _hex(b), "X-Id": "id-1", "X-Type": "thing.done"},
+        header_id_valid,
+        ["X-Sig", "X-Id", "X-Type"],
+        provider=_generic(
+            {
+                "header": "X-Sig",
+                "prefix": "sha256=",
+                "event_id": {"header": "X-Id"},
+                "event_type": {"header": "X-Type"},
+            }
+        ),
     ),
 ]
 by_scheme = pytest.mark.parametrize("scheme", SCHEMES, ids=str)
@@ -238,3 +307,22 @@ def test_stripe_header_grammar(elements: list[str], keep: bool) -> None:
     genuine = stripe_headers(body, STRIPE_SECRET, int(NOW))["Stripe-Signature"].split(",")
     header = ",".join([*genuine, *elements] if keep else elements)
     check(SCHEMES[0], body, {"Stripe-Signature": header})
+
+
+@pytest.mark.parametrize("second", [str(int(NOW) - 3600), str(int(NOW))])
+def test_generic_pairs_with_two_timestamps_are_malformed(second: str) -> None:
+    """As for Stripe: with two ``ts`` items, which one is signed and which one checked
+    would be a guess, so the header is refused whatever their values."""
+    paddle = SCHEMES[3]
+    body = paddle.fixed_body
+    header = paddle.sign(body)["Paddle-Signature"] + f";ts={second}"
+    with pytest.raises(SignatureError) as info:
+        verify_closed(
+            paddle.provider,
+            body,
+            {"Paddle-Signature": header},
+            [HMAC_SECRET],
+            tolerance=TOLERANCE,
+            now=NOW,
+        )
+    assert info.value.reason == "malformed_signature"
