@@ -106,3 +106,15 @@ def test_first_webhook_after_a_redis_restart_is_accepted(
     # Before: the kept connection was dead and the first webhook got a 503.
     assert _post(app, body) == (200, {"status": "accepted", "id": orjson.loads(body)["id"]})
     assert Redis.from_url(redis_server.url).llen(keys.INBOX) == 2
+
+
+def test_readyz_after_a_redis_restart_is_ready(
+    make_app: Callable[[], Flask], redis: Redis, redis_server: RedisServer
+) -> None:
+    app = make_app()
+    assert app.test_client().get("/readyz").status_code == 200  # a pooled connection now
+    redis_server.restart()
+    # The pool notices the connection Redis closed and opens another: no false alarm
+    # to the orchestrator after every Redis restart.
+    resp = app.test_client().get("/readyz")
+    assert (resp.status_code, resp.get_json()["problems"]) == (200, [])
