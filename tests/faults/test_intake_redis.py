@@ -12,7 +12,7 @@ from redis import Redis
 
 from bridge import keys
 from bridge.intake import create_app
-from bridge.redis_server import RedisServer
+from bridge.redis_server import RedisServer, free_port
 from bridge.settings import Settings
 from tests.intake.conftest import LogLines, base_env
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers
@@ -118,3 +118,22 @@ def test_readyz_after_a_redis_restart_is_ready(
     # to the orchestrator after every Redis restart.
     resp = app.test_client().get("/readyz")
     assert (resp.status_code, resp.get_json()["problems"]) == (200, [])
+
+
+def test_read_only_redis_is_503_refusing_writes_and_readyz_says_why(
+    app: Flask, redis: Redis
+) -> None:
+    # A replica (after a failover the old primary can come back as one) is read-only.
+    # Its primary here does not exist, so it never syncs and keeps its data.
+    redis.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))
+    try:
+        status, answer = _post(app, stripe_event())
+        ready = app.test_client().get("/readyz")
+    finally:
+        redis.execute_command("REPLICAOF", "NO", "ONE")
+    assert (status, answer["reason"]) == (503, "store_refusing_writes")
+    assert answer["error"] == "event store is refusing writes; retry later"
+    assert ready.status_code == 503
+    (problem,) = ready.get_json()["problems"]
+    assert problem.startswith("redis reachable but refusing writes: ")
+    assert "read only replica" in problem
