@@ -19,7 +19,7 @@ between a retry with backoff and the dead-letter store.
     ├── StoreUnavailable            Redis unreachable, full or refusing writes (503, retryable)
     ├── MappingError                an event cannot be mapped (dead letter, not retryable)
     └── DeliveryError               the collector did not take a batch
-        ├── RetryableDelivery       network error, timeout, 408, 429, 5xx
+        ├── RetryableDelivery       network error, timeout or POST deadline, 3xx, 408, 429, 5xx
         └── RejectedDelivery        any other 4xx, or a call/batch over the size limits
 """
 
@@ -135,7 +135,8 @@ class DeliveryError(BridgeError):
 
 
 class RetryableDelivery(DeliveryError):
-    """Network error, timeout, 408, 429 or 5xx: send the same batch again later."""
+    """Network error, timeout or total POST deadline, a redirect (3xx: never followed, the
+    reason names the fix), 408, 429 or 5xx: send the same batch again later."""
 
     retryable = True
 
