@@ -83,8 +83,13 @@ class EventStore:
             )
         return self._dedicated
 
-    def accept(self, source: str, event: VerifiedEvent) -> Outcome:
-        """Store ``event`` unless it was seen before; raise StoreUnavailable if Redis is down."""
+    def accept(
+        self, source: str, event: VerifiedEvent, *, counters: tuple[str, str] | None = None
+    ) -> Outcome:
+        """Store ``event`` unless it was seen before; raise StoreUnavailable if Redis is down.
+
+        ``counters``: the metric fields (accepted, duplicate) to count in the same script
+        instead of the webhook counters (backfill and reconcile feed through here too)."""
         now = time.time()
         envelope = Envelope.encode(
             source=source,
@@ -102,8 +107,8 @@ class EventStore:
             self.dedup_ttl,
             envelope,
             keys.INBOX_KICK_TTL,
-            metrics.WEBHOOKS_ACCEPTED.field(source=source),
-            metrics.WEBHOOKS_DUPLICATE.field(source=source),
+            counters[0] if counters else metrics.WEBHOOKS_ACCEPTED.field(source=source),
+            counters[1] if counters else metrics.WEBHOOKS_DUPLICATE.field(source=source),
             repr(now),
         )
         try:
