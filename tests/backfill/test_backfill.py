@@ -22,8 +22,8 @@ from bridge.intake.store import EventStore
 from bridge.settings import Settings
 from bridge.stripe_api import StripeApi
 from tests.backfill.conftest import corpus
-from tests.signing import STRIPE_SECRET, stripe_headers
 from tests.processes import wait_until
+from tests.signing import STRIPE_SECRET, stripe_headers
 from tests.stripe_server import StripeServer
 
 # Each event and the messageIds its rules give, derived by hand from mappings/stripe.yaml
@@ -295,7 +295,7 @@ def test_refuses_a_window_older_than_the_dedup_ttl(
 ) -> None:
     settings = make_settings()  # default BRIDGE_DEDUP_TTL: 7 days
     job = make_backfill(settings, redis, clock=lambda: float(now))
-    with pytest.raises(BackfillRefused, match="BRIDGE_DEDUP_TTL.*delivered twice"):
+    with pytest.raises(BackfillRefused, match=r"BRIDGE_DEDUP_TTL.*delivered twice"):
         job.plan(
             since=now - 8 * 86400, until=None, types=(), account=None, dedup_ttl=settings.dedup_ttl
         )
