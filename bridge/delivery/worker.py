@@ -29,6 +29,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import BaseWorker, SimpleWorker, Worker, WorkerStatus
 
+from bridge import reconcile
 from bridge.delivery.jobs import sweep
 from bridge.delivery.runtime import STOPPING, get_runtime
 from bridge.errors import ConfigError
@@ -49,6 +50,13 @@ class _SweepMixin(BaseWorker):
             print(f"bridge: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
         super().__init__(*args, **kwargs)
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        # Reconcile is scheduled with RQ's own scheduler (bridge/reconcile.py): run it
+        # in the workers whenever reconcile is configured, without a new process type.
+        if reconcile.wanted(get_runtime().settings):
+            kwargs["with_scheduler"] = True
+        return bool(super().work(*args, **kwargs))
 
     def handle_warm_shutdown_request(self) -> None:
         STOPPING.set()
@@ -81,6 +89,10 @@ class _SweepMixin(BaseWorker):
         except Exception:
             # Redis or the collector down: RQ's own loop reports Redis errors; keep going.
             log.exception("worker_sweep_failed")
+        try:
+            reconcile.ensure_scheduled(runtime.redis, runtime.settings, runtime.mapper.catalogue)
+        except Exception:
+            log.exception("reconcile_schedule_failed")
         finally:
             self.set_state(WorkerStatus.IDLE)
 
