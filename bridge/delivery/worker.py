@@ -29,7 +29,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import BaseWorker, SimpleWorker, Worker, WorkerStatus
 
-from bridge import reconcile
+from bridge import hydrate, reconcile
 from bridge.delivery.jobs import sweep
 from bridge.delivery.runtime import STOPPING, get_runtime
 from bridge.errors import ConfigError
@@ -93,6 +93,10 @@ class _SweepMixin(BaseWorker):
             reconcile.ensure_scheduled(runtime.redis, runtime.settings, runtime.mapper.catalogue)
         except Exception:
             log.exception("reconcile_schedule_failed")
+        try:
+            hydrate.requeue_due(runtime.redis)  # events waiting for Stripe's API
+        except Exception:
+            log.exception("hydrate_requeue_failed")
         finally:
             self.set_state(WorkerStatus.IDLE)
 
