@@ -52,9 +52,10 @@ class BackfillRefused(BridgeError):
     """A backfill that must not run as asked (window, checkpoint); the message says why."""
 
 
-def checkpoint_key(source: str) -> str:
-    """Hash holding the checkpoint of ``source``'s backfill."""
-    return f"{keys.PREFIX}:backfill:{source}"
+def checkpoint_key(source: str, account: str | None = None) -> str:
+    """Key holding the checkpoint of ``source``'s backfill (per connected account)."""
+    base = f"{keys.PREFIX}:backfill:{source}"
+    return f"{base}:{account}" if account else base
 
 
 def parse_when(text: str, now: float) -> int:
@@ -109,11 +110,11 @@ class Checkpoint:
     done: bool = False
 
     def save(self, redis: Redis) -> None:
-        redis.set(checkpoint_key(self.source), orjson.dumps(asdict(self)))
+        redis.set(checkpoint_key(self.source, self.account), orjson.dumps(asdict(self)))
 
     @classmethod
-    def load(cls, redis: Redis, source: str) -> Checkpoint | None:
-        raw = redis.get(checkpoint_key(source))
+    def load(cls, redis: Redis, source: str, account: str | None = None) -> Checkpoint | None:
+        raw = redis.get(checkpoint_key(source, account))
         if raw is None:
             return None
         data = orjson.loads(raw)
@@ -195,20 +196,26 @@ class Backfill:
             )
         if until < since:
             raise BackfillRefused(f"--until {iso(until)} is before --since {iso(since)}")
-        previous = Checkpoint.load(self.redis, self.source.name)
+        previous = Checkpoint.load(self.redis, self.source.name, account)
         if previous is not None and not previous.done and not restart:
+            whose = f" for account {account}" if account else ""
             raise BackfillRefused(
-                f"an unfinished backfill of {self.source.name!r} exists (since "
+                f"an unfinished backfill of {self.source.name!r}{whose} exists (since "
                 f"{iso(previous.since)}, until {iso(previous.until)}, "
                 f"{previous.counts.listed} events listed): run with --resume to continue "
                 "it or --restart to start over"
             )
         return Checkpoint(self.source.name, since, until, list(types), account, started_at=now)
 
-    def resume(self) -> Checkpoint:
+    def unfinished(self, account: str | None = None) -> Checkpoint | None:
+        """The unfinished checkpoint of the platform (or ``account``), if any."""
+        previous = Checkpoint.load(self.redis, self.source.name, account)
+        return previous if previous is not None and not previous.done else None
+
+    def resume(self, account: str | None = None) -> Checkpoint:
         """The unfinished checkpoint, or BackfillRefused."""
-        previous = Checkpoint.load(self.redis, self.source.name)
-        if previous is None or previous.done:
+        previous = self.unfinished(account)
+        if previous is None:
             raise BackfillRefused(f"no unfinished backfill of {self.source.name!r} to resume")
         if previous.since < self.clock() - RETENTION_SECONDS:
             raise BackfillRefused(

@@ -83,7 +83,7 @@ class Hydrator:
             from bridge.stripe_api import StripeApi
 
             # Few attempts here: a failing call parks the event in PENDING instead.
-            self.api = StripeApi.from_settings(self.settings, attempts=2)
+            self.api = StripeApi.from_settings(self.settings, attempts=2, backoff_max=2.0)
         return self.api
 
     def wants(self, envelope: Envelope) -> bool:

@@ -138,15 +138,37 @@ def reconcile(
     settings: Settings,
     *,
     now: float | None = None,
-    account: str | None = None,
 ) -> Reconciled:
-    """One run for ``source``: feed what intake never saw, record what Stripe did not
-    deliver. Raises ProviderApiError when Stripe cannot be read (nothing is lost: the
-    next run starts where the last successful one ended)."""
+    """One run for ``source`` (the platform, then each connected account the mapping
+    lists): feed what intake never saw, record what Stripe did not deliver. Raises
+    ProviderApiError when Stripe cannot be read (nothing is lost: the next run starts
+    where the last successful one ended)."""
     redis = store.redis
     now = time.time() if now is None else now
     since, until = window(redis, settings, source.name, now)
     result = Reconciled(source.name, since, until)
+    for account in [None, *source.mapping.connect_accounts]:
+        _reconcile_account(api, store, source, result, account)
+    undelivered = undelivered_key(source.name)
+    pipe = redis.pipeline(transaction=False)
+    if result.undelivered_new:
+        pipe.hincrby(
+            keys.METRICS,
+            metrics.RECONCILE_UNDELIVERED.field(source=source.name),
+            result.undelivered_new,
+        )
+    pipe.zremrangebyscore(undelivered, "-inf", now - UNDELIVERED_KEEP)
+    pipe.zremrangebyrank(undelivered, 0, -UNDELIVERED_MAX - 1)
+    pipe.set(last_key(source.name), str(until))
+    pipe.execute()
+    return result
+
+
+def _reconcile_account(
+    api: StripeApi, store: EventStore, source: Source, result: Reconciled, account: str | None
+) -> None:
+    redis = store.redis
+    since, until = result.since, result.until
     counters = (
         metrics.RECONCILED_EVENTS.field(source=source.name),
         metrics.RECONCILE_SEEN.field(source=source.name),
@@ -166,6 +188,7 @@ def reconcile(
                     event_id=event["id"],
                     event_type=event["type"],
                     created=event["created"],
+                    account=account,
                     why="listed by Stripe's Events API but never received as a webhook",
                 )
             else:
@@ -184,19 +207,8 @@ def reconcile(
                     event_type=event.get("type"),
                     created=event.get("created"),
                     pending_webhooks=event.get("pending_webhooks"),
+                    account=account,
                 )
-    pipe = redis.pipeline(transaction=False)
-    if result.undelivered_new:
-        pipe.hincrby(
-            keys.METRICS,
-            metrics.RECONCILE_UNDELIVERED.field(source=source.name),
-            result.undelivered_new,
-        )
-    pipe.zremrangebyscore(undelivered, "-inf", now - UNDELIVERED_KEEP)
-    pipe.zremrangebyrank(undelivered, 0, -UNDELIVERED_MAX - 1)
-    pipe.set(last_key(source.name), str(until))
-    pipe.execute()
-    return result
 
 
 def run_for(settings: Settings, redis: Redis, catalogue: Catalogue, name: str) -> Reconciled:

@@ -36,8 +36,9 @@ def _progress(checkpoint: Checkpoint, seconds: float) -> None:
     c = checkpoint.counts
     rate = c.listed / seconds if seconds > 0 else 0.0
     click.echo(
-        f"backfill {checkpoint.source}: page {c.pages}, listed {c.listed}, new {c.new}, "
-        f"duplicates {c.duplicates}, ignored {c.ignored}, {rate:.1f} events/s "
+        f"backfill {checkpoint.source}{_whose(checkpoint)}: page {c.pages}, "
+        f"listed {c.listed}, new {c.new}, duplicates {c.duplicates}, ignored {c.ignored}, "
+        f"{rate:.1f} events/s "
         f"(cursor {checkpoint.cursor})",
         err=True,
     )
@@ -89,7 +90,7 @@ def backfill(
                 f"source {source!r} uses provider {entry.provider_name!r}; backfill reads "
                 "Stripe's Events API"
             )
-        if resume and (since or until or types or account or restart):
+        if resume and (since or until or types or restart):
             raise BackfillRefused("--resume continues the saved window; give no other option")
         if not resume and not since:
             raise BackfillRefused("give --since (e.g. --since 3d), or --resume")
@@ -97,32 +98,42 @@ def backfill(
         redis = redis_from_settings(settings)
         store = EventStore(redis, settings.dedup_ttl)
         job = Backfill(api, store, entry, redis, on_page=_progress, page_size=page_size)
+        # The platform, then each connected account the mapping lists (options.account).
+        targets: list[str | None] = (
+            [account] if account else [None, *entry.mapping.connect_accounts]
+        )
+        plans: list[Checkpoint] = []
         if resume:
-            checkpoint = job.resume()
-            click.echo(
-                f"resuming backfill of {source} ({iso(checkpoint.since)} .. "
-                f"{iso(checkpoint.until)}) after {checkpoint.cursor}",
-                err=True,
-            )
+            plans = [c for t in targets if (c := job.unfinished(t)) is not None]
+            if not plans:
+                job.resume(account)  # raises: nothing to resume
+            for checkpoint in plans:
+                click.echo(
+                    f"resuming backfill of {source}{_whose(checkpoint)} ({iso(checkpoint.since)}"
+                    f" .. {iso(checkpoint.until)}) after {checkpoint.cursor}",
+                    err=True,
+                )
         else:
             now = job.clock()
             type_list = [t.strip() for t in (types or "").split(",") if t.strip()]
             if len(type_list) > MAX_TYPES:
                 raise BackfillRefused(f"--types: Stripe lists at most {MAX_TYPES} types at once")
-            checkpoint = job.plan(
-                since=parse_when(since or "", now),
-                until=parse_when(until, now) if until else None,
-                types=type_list,
-                account=account,
-                dedup_ttl=settings.dedup_ttl,
-                restart=restart,
-            )
-            click.echo(
-                f"backfill {source}: {iso(checkpoint.since)} .. {iso(checkpoint.until)}"
-                + (f", types {', '.join(type_list)}" if type_list else "")
-                + (f", account {account}" if account else ""),
-                err=True,
-            )
+            for target in targets:
+                checkpoint = job.plan(
+                    since=parse_when(since or "", now),
+                    until=parse_when(until, now) if until else None,
+                    types=type_list,
+                    account=target,
+                    dedup_ttl=settings.dedup_ttl,
+                    restart=restart,
+                )
+                plans.append(checkpoint)
+                click.echo(
+                    f"backfill {source}{_whose(checkpoint)}: {iso(checkpoint.since)} .. "
+                    f"{iso(checkpoint.until)}"
+                    + (f", types {', '.join(type_list)}" if type_list else ""),
+                    err=True,
+                )
     except (BackfillRefused, ConfigError) as exc:
         for problem in getattr(exc, "problems", None) or [exc.message]:
             click.echo(f"error: {problem}", err=True)
@@ -131,11 +142,22 @@ def backfill(
         click.echo(f"error: Redis unreachable: {type(exc).__name__}", err=True)
         sys.exit(2)
 
+    for checkpoint in plans:
+        _run_one(job, checkpoint, max_pages, as_json)
+
+
+def _whose(checkpoint: Checkpoint) -> str:
+    return f" (account {checkpoint.account})" if checkpoint.account else ""
+
+
+def _run_one(job: Backfill, checkpoint: Checkpoint, max_pages: int, as_json: bool) -> None:
+    """Run one checkpoint to its end and print its summary; exit on failure."""
+    source = job.source.name
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         checkpoint = job.run(checkpoint, max_pages=max_pages)
     except KeyboardInterrupt:
-        saved = Checkpoint.load(redis, source)
+        saved = Checkpoint.load(job.redis, source, checkpoint.account)
         click.echo(
             f"interrupted; checkpoint kept after {saved.cursor if saved else None}: "
             f"run `bridge backfill {source} --resume` to continue",
@@ -155,6 +177,7 @@ def backfill(
     c = checkpoint.counts
     summary = {
         "source": source,
+        "account": checkpoint.account,
         "since": iso(checkpoint.since),
         "until": iso(checkpoint.until),
         "done": checkpoint.done,
@@ -170,6 +193,6 @@ def backfill(
     else:
         state = "done" if checkpoint.done else "stopped (--resume continues)"
         click.echo(
-            f"backfill {source} {state}: listed {c.listed}, new {c.new}, "
+            f"backfill {source}{_whose(checkpoint)} {state}: listed {c.listed}, new {c.new}, "
             f"duplicates {c.duplicates}, ignored {c.ignored}"
         )

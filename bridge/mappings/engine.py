@@ -146,6 +146,8 @@ class Mapping:
     extends: str | None = None
     #: Rules of the shipped mapping this one replaced or dropped (by name).
     changed_rules: tuple[str, ...] = ()
+    #: ``options.account.accounts``: connected accounts listed through the provider's API.
+    connect_accounts: tuple[str, ...] = ()
     _exact: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _globs: tuple[CompiledRule, ...] = field(default=(), repr=False)
     _cache: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
@@ -473,6 +475,11 @@ def compile_model(
         account=account,
         identity_fallback=opts.identity_fallback,
         public_url=opts.public_url,
+        connect_accounts=(
+            opts.account.accounts
+            if opts.account is not None and opts.account.action == "tag"
+            else ()
+        ),
         extends=model.extends,
         changed_rules=positions.changed_rules,
         secret_vars=tuple(
