@@ -100,7 +100,8 @@ class StripeApi:
         """``GET path`` and return the raw body; retry what can pass later."""
         options: dict[str, Any] = dict(params or {})
         if account:
-            options["stripe_account"] = account
+            # v1 names a connected account with Stripe-Account, v2 with Stripe-Context.
+            options["stripe_context" if path.startswith("/v2/") else "stripe_account"] = account
         last: ProviderApiError | None = None
         for attempt in range(1, self.attempts + 1):
             try:

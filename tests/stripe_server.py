@@ -138,7 +138,7 @@ class StripeServer:
             return _error(
                 failure.status, failure.error_type, None, failure.message, failure.headers
             )
-        account = req.headers.get("Stripe-Account")
+        account = req.headers.get("Stripe-Account") or req.headers.get("Stripe-Context")
         gate = self.holds.get(dict(query).get("starting_after", ""))
         if parts.path == "/v1/events" and gate is not None:
             self.held.set()

@@ -229,3 +229,45 @@ def test_without_api_key_checkout_maps_as_today(
     assert call["event"] == "Order Completed"
     assert "products" not in call["properties"]
     assert stripe_api.requests == []
+
+
+def test_v2_thin_event_fetches_event_and_object_in_its_context(
+    make_settings: Callable[..., Settings], stripe_api: StripeServer, redis: Redis, now: int
+) -> None:
+    from bridge.envelope import Envelope
+    from bridge.hydrate import Hydrator
+
+    account = {"id": "acct_1Nv0FGQ9RKHgCVdK", "object": "v2.core.account", "display_name": "Shop"}
+    stripe_api.put_object("/v2/core/accounts/acct_1Nv0FGQ9RKHgCVdK", account, account="ctx_1")
+    stripe_api.put_object(
+        "/v2/core/events/evt_test_65v2",
+        {"id": "evt_test_65v2", "object": "v2.core.event", "data": {"changes": ["display_name"]}},
+        account="ctx_1",
+    )
+    event = thin(
+        "v2.core.account.updated",
+        "evt_test_65v2",
+        {
+            "id": account["id"],
+            "type": "v2.core.account",
+            "url": f"/v2/core/accounts/{account['id']}",
+        },
+        None,
+        iso(now),
+    )
+    event["context"] = "ctx_1"
+    envelope = Envelope(
+        source="stripe",
+        id="evt_test_65v2",
+        type="v2.core.account.updated",
+        time=float(now),
+        received_at=float(now),
+        body=event,
+    )
+    out = Hydrator(redis, make_settings()).hydrate(envelope)
+    assert out is not None
+    assert out.body["data"] == {"changes": ["display_name"], "object": account}
+    assert out.body["account"] == "ctx_1"
+    assert out.body["type"] == "v2.core.account.updated"
+    # v2 names the context with the Stripe-Context header (the SDK's stripe_context).
+    assert {r.headers.get("Stripe-Context") for r in stripe_api.requests} == {"ctx_1"}
