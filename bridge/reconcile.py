@@ -27,6 +27,7 @@ scheduler (the worker class turns it on when reconcile is configured). No new pr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -111,6 +112,9 @@ class Reconciled:
     undelivered: list[str] = field(default_factory=list)
     undelivered_new: int = 0
     error: str | None = None
+    #: False when the worker was stopping and the run ended early (the next run covers
+    #: the same window again).
+    complete: bool = True
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,6 +142,7 @@ def reconcile(
     settings: Settings,
     *,
     now: float | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Reconciled:
     """One run for ``source`` (the platform, then each connected account the mapping
     lists): feed what intake never saw, record what Stripe did not deliver. Raises
@@ -148,7 +153,7 @@ def reconcile(
     since, until = window(redis, settings, source.name, now)
     result = Reconciled(source.name, since, until)
     for account in [None, *source.mapping.connect_accounts]:
-        _reconcile_account(api, store, source, result, account)
+        _reconcile_account(api, store, source, result, account, stopping)
     undelivered = undelivered_key(source.name)
     pipe = redis.pipeline(transaction=False)
     if result.undelivered_new:
@@ -159,13 +164,19 @@ def reconcile(
         )
     pipe.zremrangebyscore(undelivered, "-inf", now - UNDELIVERED_KEEP)
     pipe.zremrangebyrank(undelivered, 0, -UNDELIVERED_MAX - 1)
-    pipe.set(last_key(source.name), str(until))
+    if result.complete:
+        pipe.set(last_key(source.name), str(until))
     pipe.execute()
     return result
 
 
 def _reconcile_account(
-    api: StripeApi, store: EventStore, source: Source, result: Reconciled, account: str | None
+    api: StripeApi,
+    store: EventStore,
+    source: Source,
+    result: Reconciled,
+    account: str | None,
+    stopping: Callable[[], bool],
 ) -> None:
     redis = store.redis
     since, until = result.since, result.until
@@ -174,6 +185,9 @@ def _reconcile_account(
         metrics.RECONCILE_SEEN.field(source=source.name),
     )
     for page in api.iter_events(gte=since, lte=until, account=account):
+        if stopping():  # SIGTERM: hand back within seconds; the next run redoes it
+            result.complete = False
+            return
         for raw, event in page.events:
             raw, event = with_account(raw, event, account)
             result.listed += 1
@@ -211,7 +225,13 @@ def _reconcile_account(
                 )
 
 
-def run_for(settings: Settings, redis: Redis, catalogue: Catalogue, name: str) -> Reconciled:
+def run_for(
+    settings: Settings,
+    redis: Redis,
+    catalogue: Catalogue,
+    name: str,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Reconciled:
     """Reconcile source ``name`` now, logging one summary line (errors included)."""
     source = catalogue.get(name)
     if source is None or not source.on or source.provider_name != "stripe":
@@ -219,7 +239,7 @@ def run_for(settings: Settings, redis: Redis, catalogue: Catalogue, name: str) -
     api = StripeApi.from_settings(settings)
     store = EventStore(redis, settings.dedup_ttl)
     try:
-        result = reconcile(api, store, source, settings)
+        result = reconcile(api, store, source, settings, stopping=stopping)
     except ProviderApiError as exc:
         metrics.incr(redis, metrics.RECONCILE_FAILURES, source=name)
         log.error("reconcile", source=name, error=exc.message, retryable=exc.retryable)
@@ -231,11 +251,13 @@ def run_for(settings: Settings, redis: Redis, catalogue: Catalogue, name: str) -
 
 def reconcile_job(source: str) -> dict[str, Any]:
     """RQ job: reconcile ``source`` with the worker's settings and catalogue."""
-    from bridge.delivery.runtime import get_runtime
+    from bridge.delivery.runtime import STOPPING, get_runtime
 
     runtime = get_runtime()
     try:
-        result = run_for(runtime.settings, runtime.redis, runtime.mapper.catalogue, source)
+        result = run_for(
+            runtime.settings, runtime.redis, runtime.mapper.catalogue, source, STOPPING.is_set
+        )
     except ProviderApiError as exc:
         return {"source": source, "error": exc.message}
     return result.summary()

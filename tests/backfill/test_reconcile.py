@@ -144,3 +144,18 @@ def test_a_real_worker_schedules_reconcile_with_rqs_scheduler(
     finally:
         worker.stop()
     assert collector.message_ids().count(MISSED_ID) == 1
+
+
+def test_a_stopping_worker_ends_the_run_early_and_the_next_redoes_it(
+    make_settings: Callable[..., Settings], stripe_api: StripeServer, redis: Redis, now: int
+) -> None:
+    settings = make_settings(BRIDGE_RECONCILE_GRACE="0")
+    stripe_api.add_event(corpus("inv_paid_basil_subscription_create", created=now - 600))
+    api, store, source = parts(settings, redis)
+    stopped = rec.reconcile(api, store, source, settings, now=now, stopping=lambda: True)
+    assert stopped.complete is False
+    assert stopped.reconciled == []
+    assert redis.get(rec.last_key("stripe")) is None  # the window is not marked done
+    again = rec.reconcile(api, store, source, settings, now=now + 1)
+    assert again.reconciled == ["evt_corpus_inv_basil_paid"]
+    assert redis.get(rec.last_key("stripe")) == str(now + 1).encode()
