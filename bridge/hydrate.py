@@ -41,6 +41,7 @@ from bridge import keys
 from bridge.envelope import Envelope
 from bridge.errors import MappingError, ProviderApiError
 from bridge.log import get_logger
+from bridge.mappings.engine import Mapping, truthy
 from bridge.providers.stripe_thin import is_thin
 from bridge.settings import Settings
 
@@ -86,16 +87,21 @@ class Hydrator:
             self.api = StripeApi.from_settings(self.settings, attempts=2, backoff_max=2.0)
         return self.api
 
-    def wants(self, envelope: Envelope) -> bool:
-        """Whether mapping ``envelope`` needs the API (thin, or a Checkout to enrich)."""
+    def wants(self, envelope: Envelope, mapping: Mapping | None = None) -> bool:
+        """Whether mapping ``envelope`` needs the API: a thin event, or a Checkout whose
+        rules (those that apply to it, when ``mapping`` is given) read ``line_items``."""
         if is_thin(envelope.body):
             return True
-        return self.settings.stripe_api_key is not None and envelope.type in CHECKOUT_TYPES
+        if self.settings.stripe_api_key is None or envelope.type not in CHECKOUT_TYPES:
+            return False
+        return mapping is None or reads_line_items(mapping, envelope)
 
-    def hydrate(self, envelope: Envelope, raw: bytes | None = None) -> Envelope | None:
+    def hydrate(
+        self, envelope: Envelope, raw: bytes | None = None, mapping: Mapping | None = None
+    ) -> Envelope | None:
         """The envelope to map, or None when it was parked in PENDING (Stripe unreadable
         now). Raises MappingError for what can never be fetched."""
-        if not self.wants(envelope):
+        if not self.wants(envelope, mapping):
             return envelope
         api = self._client()
         if api is None:
@@ -105,7 +111,7 @@ class Hydrator:
             )
         try:
             out = self._thin(api, envelope) if is_thin(envelope.body) else envelope
-            if out.type in CHECKOUT_TYPES:
+            if out.type in CHECKOUT_TYPES and (mapping is None or reads_line_items(mapping, out)):
                 out = self._line_items(api, out)
         except ProviderApiError as exc:
             if not exc.retryable:
@@ -187,6 +193,24 @@ class Hydrator:
             wait=round(wait, 3),
             error=exc.message,
         )
+
+
+#: id(rule) -> whether its calls read ``line_items`` (rules live as long as the process).
+_READS: dict[int, bool] = {}
+
+
+def reads_line_items(mapping: Mapping, envelope: Envelope) -> bool:
+    """Whether a rule that applies to ``envelope`` (its ``on`` and ``when``) emits a call
+    reading ``line_items``: only then is the fetch worth an API call."""
+    for rule in mapping.rules_for(envelope.type):
+        reads = _READS.get(id(rule))
+        if reads is None:
+            reads = _READS[id(rule)] = "line_items" in repr(rule.calls)
+        if not reads:
+            continue
+        if rule.when is None or truthy(rule.when.search(envelope.body)):
+            return True
+    return False
 
 
 def _encode(envelope: Envelope) -> bytes:

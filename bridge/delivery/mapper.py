@@ -40,8 +40,8 @@ class Mapper:
         mapping = self.mappings.get(envelope.source)
         if mapping is None:
             raise UnknownSource(f"no mapping for source {envelope.source!r}")
-        if self.hydrator.wants(envelope):
-            hydrated = self.hydrator.hydrate(envelope)
+        if self.hydrator.wants(envelope, mapping):
+            hydrated = self.hydrator.hydrate(envelope, mapping=mapping)
             if hydrated is None:
                 return []  # Stripe unreadable now: waits in bridge:hydrate:pending
             envelope = hydrated

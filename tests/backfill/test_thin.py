@@ -271,3 +271,21 @@ def test_v2_thin_event_fetches_event_and_object_in_its_context(
     assert out.body["type"] == "v2.core.account.updated"
     # v2 names the context with the Stripe-Context header (the SDK's stripe_context).
     assert {r.headers.get("Stripe-Context") for r in stripe_api.requests} == {"ctx_1"}
+
+
+def test_a_session_no_rule_reads_line_items_for_costs_no_api_call(
+    make_settings: Callable[..., Settings],
+    stripe_api: StripeServer,
+    runtime: Runtime,
+    collector: Collector,
+    now: int,
+) -> None:
+    """Subscription-mode sessions emit nothing (their invoice counts the revenue), and an
+    unpaid session fails the order rule's ``when``: no line items are fetched."""
+    for name in ("co_subscription_mode_derived", "co_async_unpaid_derived"):
+        event = corpus(name, created=now - 60)
+        del event["data"]["object"]["line_items"]
+        post_webhook(make_settings(), event)
+    drain_all(runtime)
+    assert collector.calls == []
+    assert stripe_api.requests == []
