@@ -19,6 +19,7 @@ from types import FrameType
 import click
 import orjson
 
+from bridge import log
 from bridge.backfill import Backfill, BackfillRefused, Checkpoint, iso, parse_when
 from bridge.catalogue import Catalogue
 from bridge.cli import settings_or_exit
@@ -81,6 +82,7 @@ def backfill(
 ) -> None:
     """Feed SOURCE's events from Stripe's Events API through dedup, mapping and delivery."""
     settings = settings_or_exit()
+    log.configure(settings)  # log lines (retries, reconciled events) go to stderr
     try:
         entry = Catalogue.from_settings(settings, pinned=False).get(source)
         if entry is None:

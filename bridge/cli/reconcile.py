@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import click
 import orjson
 
+from bridge import log
 from bridge import reconcile as reconciling
 from bridge.catalogue import Catalogue
 from bridge.cli import settings_or_exit
@@ -30,6 +31,7 @@ from bridge.errors import ConfigError, ProviderApiError
 def reconcile(source: str, undelivered: bool, as_json: bool) -> None:
     """Feed SOURCE's recent events intake never received; list undelivered ones."""
     settings = settings_or_exit()
+    log.configure(settings)  # log lines (retries, reconciled events) go to stderr
     redis = redis_from_settings(settings)
     if undelivered:
         rows = reconciling.undelivered(redis, source)

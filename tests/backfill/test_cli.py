@@ -149,3 +149,35 @@ def test_rate_limited_backfill_loses_nothing(
     assert result.returncode == 0, result.stderr
     assert "listed 4, new 4" in result.stdout
     assert redis.llen(keys.INBOX) == 4
+
+
+def test_reconcile_command_runs_once_and_lists_undelivered(
+    redis: Redis, redis_url: str, stripe_api: StripeServer, now: int
+) -> None:
+    stripe_api.add_event(
+        corpus("inv_payment_failed_2025", created=now - 900, _delivery_success=False)
+    )
+    environ = env(redis_url, stripe_api.url)
+    result = subprocess.run(
+        [str(BIN / "bridge"), "reconcile", "stripe"],
+        env={**os.environ, **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "reconcile stripe: listed 1, reconciled 1 (never received as webhooks), already "
+        "received 0, ignored 0, undelivered by Stripe 1",
+        "reconciled evt_corpus_inv_failed",
+    ]
+    listed = subprocess.run(
+        [str(BIN / "bridge"), "reconcile", "stripe", "--undelivered", "--json"],
+        env={**os.environ, **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert orjson.loads(listed.stdout) == [{"id": "evt_corpus_inv_failed", "created": now - 900}]

@@ -158,3 +158,22 @@ def test_connect_account_header(
     page = api.list_events_page(account="acct_connected1")
     assert [e["id"] for _, e in page.events] == ["evt_corpus_cus_created_uid"]
     assert stripe_api.list_requests()[-1].headers["Stripe-Account"] == "acct_connected1"
+
+
+def test_a_hanging_api_times_out_and_is_retryable(
+    make_settings: Callable[..., Settings], stripe_api: StripeServer
+) -> None:
+    import threading
+
+    gate = threading.Event()
+    stripe_api.holds[""] = gate  # the first page never answers in time
+    waits: list[float] = []
+    try:
+        with pytest.raises(ProviderApiError) as info:
+            make_api(make_settings(STRIPE_API_TIMEOUT="1"), waits, attempts=2).list_events_page()
+    finally:
+        gate.set()
+    assert info.value.retryable is True
+    assert info.value.status is None
+    assert len(waits) == 1
+    assert len(stripe_api.list_requests()) == 2
