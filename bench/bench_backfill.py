@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_backfill.py [--events 3000] [--page-size 100]
 
-Starts a private redis-server, the local Stripe API server of the tests
-(tests/stripe_server.py, real corpus payloads from ../shared/fixtures with fresh ids and
+Starts a private redis-server, the local Stripe API server of the tests in a process of
+its own (tests/stripe_server.py, real corpus payloads from ../shared/fixtures with fresh ids and
 recent ``created``) and the local collector, all on 127.0.0.1. Then, side by side:
 
 * ``accept floor``: the same events fed straight into ``EventStore.accept`` (no API):
@@ -22,6 +22,8 @@ stopped in ``finally`` blocks.
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +45,7 @@ from bridge.intake.store import EventStore  # noqa: E402
 from bridge.providers import VerifiedEvent  # noqa: E402
 from bridge.redis_server import RedisServer  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
-from tests.stripe_server import API_KEY, StripeServer  # noqa: E402
+from tests.stripe_server import API_KEY  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "fixtures" / "stripe-corpus" / "payloads"
 #: Mapped payloads (one call each) and one no rule handles, in rotation.
@@ -81,17 +83,27 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         redis_server = RedisServer(Path(tmp)).start()
-        stripe_api = StripeServer().start()
+        # The API server runs in a process of its own: its JSON work must not compete
+        # with bridge for this process's GIL.
+        events_file = Path(tmp) / "events.jsonl"
+        events_file.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in corpus))
+        api_process = subprocess.Popen(
+            [sys.executable, "-m", "tests.stripe_server", str(events_file)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         collector = Collector(write_key="bench").start()
         try:
-            for event in corpus:
-                stripe_api.add_event(event)
+            assert api_process.stdout is not None
+            api_url = api_process.stdout.readline().strip()
+            assert api_url.startswith("http://127.0.0.1:"), api_url
             settings = Settings.from_env(
                 {
                     "REDIS_URL": redis_server.url,
                     "STRIPE_WEBHOOK_SECRET": "whsec_bench",
                     "STRIPE_API_KEY": API_KEY,
-                    "STRIPE_API_BASE": stripe_api.url,
+                    "STRIPE_API_BASE": api_url,
                     "SEGMENT_ENDPOINT": collector.url,
                     "SEGMENT_WRITE_KEY": "bench",
                     "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
@@ -174,7 +186,12 @@ def main() -> None:
         finally:
             set_runtime(None)
             collector.stop()
-            stripe_api.stop()
+            api_process.send_signal(signal.SIGTERM)
+            try:
+                api_process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                api_process.kill()
+                api_process.wait(timeout=10)
             redis_server.stop()
 
     print(f"events: {n} ({mapped} mapped to one call each), page size {args.page_size}")

@@ -252,3 +252,28 @@ def serve() -> Iterator[StripeServer]:
         yield server
     finally:
         server.stop()
+
+
+def main() -> None:
+    """``python -m tests.stripe_server EVENTS.jsonl``: serve those events (one JSON event
+    per line) in a process of its own (benchmarks); prints the base URL, then serves
+    until SIGTERM."""
+    import signal
+    import sys
+    import threading as _threading
+
+    server = StripeServer()
+    with open(sys.argv[1], "rb") as fh:
+        for line in fh:
+            if line.strip():
+                server.add_event(json.loads(line))
+    server.start()
+    print(server.url, flush=True)
+    done = _threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    done.wait(timeout=3600)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
