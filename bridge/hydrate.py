@@ -115,6 +115,7 @@ class Hydrator:
                 out = self._line_items(api, out)
         except ProviderApiError as exc:
             if not exc.retryable:
+                self.redis.hdel(ATTEMPTS, envelope.id)
                 raise MappingError(f"stripe_api: {exc.message}") from None
             self._park(envelope, raw, exc)
             return None
