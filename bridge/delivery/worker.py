@@ -29,11 +29,12 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import BaseWorker, SimpleWorker, Worker, WorkerStatus
 
-from bridge import hydrate, reconcile
+from bridge import hydrate
 from bridge.delivery.jobs import sweep
 from bridge.delivery.runtime import STOPPING, get_runtime
 from bridge.errors import ConfigError
 from bridge.log import get_logger
+from bridge.settings import Settings
 
 log = get_logger("bridge.delivery")
 
@@ -54,7 +55,7 @@ class _SweepMixin(BaseWorker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # Reconcile is scheduled with RQ's own scheduler (bridge/reconcile.py): run it
         # in the workers whenever reconcile is configured, without a new process type.
-        if reconcile.wanted(get_runtime().settings):
+        if _reconcile_on(get_runtime().settings):
             kwargs["with_scheduler"] = True
         return bool(super().work(*args, **kwargs))
 
@@ -90,7 +91,12 @@ class _SweepMixin(BaseWorker):
             # Redis or the collector down: RQ's own loop reports Redis errors; keep going.
             log.exception("worker_sweep_failed")
         try:
-            reconcile.ensure_scheduled(runtime.redis, runtime.settings, runtime.mapper.catalogue)
+            if _reconcile_on(runtime.settings):
+                from bridge import reconcile
+
+                reconcile.ensure_scheduled(
+                    runtime.redis, runtime.settings, runtime.mapper.catalogue
+                )
         except Exception:
             log.exception("reconcile_schedule_failed")
         try:
@@ -99,6 +105,12 @@ class _SweepMixin(BaseWorker):
             log.exception("hydrate_requeue_failed")
         finally:
             self.set_state(WorkerStatus.IDLE)
+
+
+def _reconcile_on(settings: Settings) -> bool:
+    """``bridge.reconcile.wanted`` without importing it unless needed: it loads intake's
+    store (and with it Flask), which a worker otherwise never imports."""
+    return settings.stripe_api_key is not None and settings.reconcile_interval > 0
 
 
 class BridgeWorker(_SweepMixin, SimpleWorker):

@@ -159,3 +159,19 @@ def test_a_stopping_worker_ends_the_run_early_and_the_next_redoes_it(
     again = rec.reconcile(api, store, source, settings, now=now + 1)
     assert again.reconciled == ["evt_corpus_inv_basil_paid"]
     assert redis.get(rec.last_key("stripe")) == str(now + 1).encode()
+
+
+def test_the_worker_loads_reconcile_only_when_it_is_configured() -> None:
+    """bridge.reconcile feeds through intake's store, whose package loads Flask: a
+    worker without STRIPE_API_KEY must not pay for it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bridge.delivery.worker as w\n"
+        "print('bridge.reconcile' in sys.modules, 'flask' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]
