@@ -49,6 +49,8 @@ class Failure:
     message: str = "scripted failure"
     #: Only requests whose path starts with this fail.
     path: str = "/"
+    #: Only list requests for the page after this cursor fail (None: any request).
+    after: str | None = None
 
 
 class StripeServer:
@@ -129,7 +131,15 @@ class StripeServer:
         headers = {k: v for k, v in req.headers.items()}
         with self._lock:
             self.requests.append(Request(parts.path, query, headers))
-            failure = next((f for f in self.failures if parts.path.startswith(f.path)), None)
+            cursor = dict(query).get("starting_after")
+            failure = next(
+                (
+                    f
+                    for f in self.failures
+                    if parts.path.startswith(f.path) and f.after in (None, cursor)
+                ),
+                None,
+            )
             if failure is not None:
                 self.failures.remove(failure)
         if req.headers.get("Authorization") != f"Bearer {API_KEY}":

@@ -181,3 +181,25 @@ def test_reconcile_command_runs_once_and_lists_undelivered(
         check=False,
     )
     assert orjson.loads(listed.stdout) == [{"id": "evt_corpus_inv_failed", "created": now - 900}]
+
+
+def test_api_down_mid_backfill_keeps_the_checkpoint_and_resume_loses_nothing(
+    redis: Redis, redis_url: str, stripe_api: StripeServer, now: int
+) -> None:
+    from tests.stripe_server import Failure
+
+    newest_first = seed(stripe_api, now, 5)
+    # Page 2 fails on every attempt (5) of this run: Stripe is down.
+    stripe_api.fail_next(*[Failure(503, after=newest_first[1]) for _ in range(5)])
+    environ = env(redis_url, stripe_api.url)
+    failed = run(environ, "stripe", "--since", "2h", "--page-size", "2")
+    assert failed.returncode == 1
+    assert "HTTP 503" in failed.stderr
+    assert "bridge backfill stripe --resume" in failed.stderr
+    saved = Checkpoint.load(redis, "stripe")
+    assert saved is not None
+    assert (saved.cursor, saved.counts.listed, saved.done) == (newest_first[1], 2, False)
+    resumed = run(environ, "stripe", "--resume", "--page-size", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "listed 5, new 5, duplicates 0" in resumed.stdout
+    assert redis.llen(keys.INBOX) == 5
