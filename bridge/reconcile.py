@@ -34,6 +34,8 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from bridge import keys, metrics
 from bridge.backfill import feed_event, with_account
@@ -275,6 +277,8 @@ def ensure_scheduled(redis: Redis, settings: Settings, catalogue: Catalogue) -> 
     for source in stripe_sources(catalogue):
         if not redis.set(timer_key(source.name), "1", nx=True, ex=interval):
             continue
+        if _pending(redis, job_id(source.name)):
+            continue  # a run longer than the interval: never two at once for a source
         queue = queue or Queue(keys.QUEUE, connection=redis)
         queue.enqueue_in(
             timedelta(seconds=interval),
@@ -288,6 +292,19 @@ def ensure_scheduled(redis: Redis, settings: Settings, catalogue: Catalogue) -> 
         )
         scheduled.append(source.name)
     return scheduled
+
+
+#: RQ job states in which the job will still run (or is running).
+_LIVE = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+
+
+def _pending(redis: Redis, rq_job_id: str) -> bool:
+    """Whether the source's reconcile job is still queued, scheduled or running."""
+    try:
+        job = Job.fetch(rq_job_id, connection=redis)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in _LIVE
 
 
 def undelivered(redis: Redis, source: str, limit: int = 100) -> list[tuple[str, float]]:

@@ -175,3 +175,23 @@ def test_the_worker_loads_reconcile_only_when_it_is_configured() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_ensure_scheduled_keeps_one_job_per_source(
+    make_settings: Callable[..., Settings], redis: Redis
+) -> None:
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    settings = make_settings(BRIDGE_RECONCILE_INTERVAL="60")
+    catalogue = Catalogue.from_settings(settings)
+    assert rec.ensure_scheduled(redis, settings, catalogue) == ["stripe"]
+    assert rec.ensure_scheduled(redis, settings, catalogue) == []  # timer running
+    redis.delete(rec.timer_key("stripe"))
+    assert rec.ensure_scheduled(redis, settings, catalogue) == []  # job still scheduled
+    registry = ScheduledJobRegistry(queue=Queue("bridge", connection=redis))
+    assert registry.get_job_ids() == ["bridge-reconcile-stripe"]
+    # Off without a key or with interval 0.
+    off = settings.model_copy(update={"stripe_api_key": None})
+    redis.delete(rec.timer_key("stripe"))
+    assert rec.ensure_scheduled(redis, off, catalogue) == []
