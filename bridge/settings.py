@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -131,6 +132,14 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("reconcile_grace")
+    @classmethod
+    def _grace_inside_lookback(cls, value: int, info: ValidationInfo) -> int:
+        lookback = info.data.get("reconcile_lookback")
+        if lookback is not None and value >= lookback:
+            raise ValueError(f"must be shorter than BRIDGE_RECONCILE_LOOKBACK ({lookback})")
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -195,3 +195,13 @@ def test_ensure_scheduled_keeps_one_job_per_source(
     off = settings.model_copy(update={"stripe_api_key": None})
     redis.delete(rec.timer_key("stripe"))
     assert rec.ensure_scheduled(redis, off, catalogue) == []
+
+
+def test_grace_longer_than_lookback_is_a_configuration_error() -> None:
+    from bridge.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"BRIDGE_RECONCILE_LOOKBACK": "600", "BRIDGE_RECONCILE_GRACE": "600"})
+    (problem,) = info.value.problems
+    assert problem.startswith("BRIDGE_RECONCILE_GRACE:")
+    assert "shorter than BRIDGE_RECONCILE_LOOKBACK (600)" in problem
