@@ -21,6 +21,7 @@ between a retry with backoff and the dead-letter store.
     └── DeliveryError               the collector did not take a batch
         ├── RetryableDelivery       network error, timeout or POST deadline, 3xx, 408, 429, 5xx
         └── RejectedDelivery        any other 4xx, or a call/batch over the size limits
+    └── ProviderApiError            a provider API call failed (retryable: 429, 5xx, network)
 """
 
 from __future__ import annotations
@@ -148,3 +149,26 @@ class RetryableDelivery(DeliveryError):
 
 class RejectedDelivery(DeliveryError):
     """The collector refused the calls for good, or they can never be sent as they are."""
+
+
+class ProviderApiError(BridgeError):
+    """A call to a provider's API (Stripe's Events API, an object fetch) failed.
+
+    ``retryable`` is per instance: rate limits, timeouts and 5xx can pass later; a bad
+    key or a missing permission cannot."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        **context: object,
+    ) -> None:
+        super().__init__(message, **context)
+        self.retryable = retryable
+        #: HTTP status of the last answer (None: no answer, a network error or timeout).
+        self.status = status
+        #: Seconds the API asked us to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after

@@ -262,3 +262,36 @@ def observe_many(pipe: Any, histogram: Histogram, values: Iterable[float]) -> No
     for b, n in buckets.items():
         if n:
             pipe.hincrbyfloat(keys.METRICS, f"{histogram.name}|le={b}", n)
+
+
+# --- backfill and reconcile (bridge.backfill, bridge.reconcile) ------------------------
+
+BACKFILL_EVENTS = Counter(
+    "bridge_backfill_events_total",
+    "Events a backfill fed through intake's dedup, by source and outcome (new, duplicate).",
+    ("source", "outcome"),
+)
+RECONCILED_EVENTS = Counter(
+    "bridge_reconciled_events_total",
+    "Events the reconcile job found in the provider's API that intake never received "
+    "(the webhook path missed them; alert when this grows).",
+    ("source",),
+)
+RECONCILE_SEEN = Counter(
+    "bridge_reconcile_seen_total",
+    "Events the reconcile job listed that intake already had.",
+    ("source",),
+)
+RECONCILE_UNDELIVERED = Counter(
+    "bridge_reconcile_undelivered_total",
+    "Events the provider reports it failed to deliver to a webhook endpoint, first sighting.",
+    ("source",),
+)
+RECONCILE_FAILURES = Counter(
+    "bridge_reconcile_failures_total",
+    "Reconcile runs that could not list events (API down, bad key), by source.",
+    ("source",),
+)
+COUNTERS.extend(
+    [BACKFILL_EVENTS, RECONCILED_EVENTS, RECONCILE_SEEN, RECONCILE_UNDELIVERED, RECONCILE_FAILURES]
+)

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -101,6 +102,31 @@ class Settings(BaseModel):
     #: an inbox whose drain job was never enqueued.
     worker_tick: float = Field(0.5, gt=0, le=60, validation_alias=_env("BRIDGE_WORKER_TICK"))
 
+    # --- Stripe API: backfill, reconcile, enrichment (bridge.stripe_api) ---------------
+    #: STRIPE_API_KEY: a restricted read-only key (rk_...); without it those features are off.
+    stripe_api_key: SecretStr | None = Field(None, validation_alias=_env("STRIPE_API_KEY"))
+    #: STRIPE_API_BASE: base URL of Stripe's API (tests, egress proxies).
+    stripe_api_base: str = Field(
+        "https://api.stripe.com", validation_alias=_env("STRIPE_API_BASE")
+    )
+    #: STRIPE_API_TIMEOUT: seconds one Stripe API request may take.
+    stripe_api_timeout: float = Field(
+        30.0, gt=0, le=300, validation_alias=_env("STRIPE_API_TIMEOUT")
+    )
+    #: BRIDGE_RECONCILE_INTERVAL: seconds between two reconcile runs per source (0: off).
+    reconcile_interval: int = Field(
+        600, ge=0, le=86400, validation_alias=_env("BRIDGE_RECONCILE_INTERVAL")
+    )
+    #: BRIDGE_RECONCILE_LOOKBACK: how far back (s) each run lists events (the overlap
+    #: window: several runs see every event, so one failed run misses nothing).
+    reconcile_lookback: int = Field(
+        3600, ge=60, le=30 * 86400, validation_alias=_env("BRIDGE_RECONCILE_LOOKBACK")
+    )
+    #: BRIDGE_RECONCILE_GRACE: events younger than this (s) are left to the webhook.
+    reconcile_grace: int = Field(
+        300, ge=0, le=86400, validation_alias=_env("BRIDGE_RECONCILE_GRACE")
+    )
+
     # The environment the settings were read from; mapping files interpolate
     # ``${VAR}`` against it so that nothing else needs to touch os.environ.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
@@ -111,6 +137,21 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _stripe_base_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("reconcile_grace")
+    @classmethod
+    def _grace_inside_lookback(cls, value: int, info: ValidationInfo) -> int:
+        lookback = info.data.get("reconcile_lookback")
+        if lookback is not None and value >= lookback:
+            raise ValueError(f"must be shorter than BRIDGE_RECONCILE_LOOKBACK ({lookback})")
+        return value
 
     @field_validator("redis_url")
     @classmethod

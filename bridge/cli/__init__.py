@@ -24,6 +24,8 @@ COMMANDS = {
     "sources": "bridge.cli.sources:sources",
     "dlq": "bridge.cli.dlq:dlq",
     "healthcheck": "bridge.cli.healthcheck:healthcheck",
+    "backfill": "bridge.cli.backfill:backfill",
+    "reconcile": "bridge.cli.reconcile:reconcile",
 }
 
 

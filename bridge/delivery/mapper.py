@@ -9,6 +9,7 @@ from redis import Redis
 from bridge.catalogue import Catalogue
 from bridge.envelope import Envelope
 from bridge.errors import UnknownSource
+from bridge.hydrate import Hydrator
 from bridge.log import get_logger
 from bridge.mappings import IdentityStore
 from bridge.settings import Settings
@@ -27,6 +28,8 @@ class Mapper:
         log.info("sources", **self.catalogue.summary())
         self.mappings: dict[str, Any] = self.catalogue.mappings()
         self.identity = IdentityStore(redis)
+        #: Thin events and enrichment: what is fetched from Stripe before mapping.
+        self.hydrator = Hydrator(redis, settings)
 
     def map(
         self, envelope: Envelope, identity: IdentityStore | None = None
@@ -37,5 +40,10 @@ class Mapper:
         mapping = self.mappings.get(envelope.source)
         if mapping is None:
             raise UnknownSource(f"no mapping for source {envelope.source!r}")
+        if self.hydrator.wants(envelope, mapping):
+            hydrated = self.hydrator.hydrate(envelope, mapping=mapping)
+            if hydrated is None:
+                return []  # Stripe unreadable now: waits in bridge:hydrate:pending
+            envelope = hydrated
         calls: list[dict[str, Any]] = mapping.evaluate(envelope, identity or self.identity)
         return calls

@@ -40,11 +40,13 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import BaseWorker, SimpleWorker, Worker, WorkerStatus
 
+from bridge import hydrate
 from bridge.delivery import outage
 from bridge.delivery.jobs import sweep
 from bridge.delivery.runtime import STOPPING, get_runtime
 from bridge.errors import ConfigError
 from bridge.log import get_logger
+from bridge.settings import Settings
 
 log = get_logger("bridge.delivery")
 
@@ -72,6 +74,10 @@ class _SweepMixin(BaseWorker):
     def work(self, burst: bool = False, *args: Any, **kwargs: Any) -> bool:
         """RQ's work loop, run again whenever it quits on an error rather than on
         request (see the module docstring); returns whether any job ran."""
+        # Reconcile is scheduled with RQ's own scheduler (bridge/reconcile.py): run it
+        # in the workers whenever reconcile is configured, without a new process type.
+        if _reconcile_on(get_runtime().settings):
+            kwargs["with_scheduler"] = True
         worked = False
         wait = RESTART_WAIT_MIN
         restarts = 0
@@ -187,8 +193,27 @@ class _SweepMixin(BaseWorker):
                 log.warning("worker_sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
             else:
                 log.exception("worker_sweep_failed")
+        try:
+            if _reconcile_on(runtime.settings):
+                from bridge import reconcile
+
+                reconcile.ensure_scheduled(
+                    runtime.redis, runtime.settings, runtime.mapper.catalogue
+                )
+        except Exception:
+            log.exception("reconcile_schedule_failed")
+        try:
+            hydrate.requeue_due(runtime.redis)  # events waiting for Stripe's API
+        except Exception:
+            log.exception("hydrate_requeue_failed")
         finally:
             self.set_state_quietly(WorkerStatus.IDLE)
+
+
+def _reconcile_on(settings: Settings) -> bool:
+    """``bridge.reconcile.wanted`` without importing it unless needed: it loads intake's
+    store (and with it Flask), which a worker otherwise never imports."""
+    return settings.stripe_api_key is not None and settings.reconcile_interval > 0
 
 
 class BridgeWorker(_SweepMixin, SimpleWorker):

@@ -119,9 +119,14 @@ class EventStore:
             self._local.client = client
         return client
 
-    def accept(self, source: str, event: VerifiedEvent) -> Outcome:
+    def accept(
+        self, source: str, event: VerifiedEvent, *, counters: tuple[str, str] | None = None
+    ) -> Outcome:
         """Store ``event`` unless it was seen before (by id, or by signed digest when
-        it has one); raise StoreUnavailable if Redis is down or refuses the write."""
+        it has one); raise StoreUnavailable if Redis is down or refuses the write.
+
+        ``counters``: the metric fields (accepted, duplicate) to count in the same script
+        instead of the webhook counters (backfill and reconcile feed through here too)."""
         now = time.time()
         envelope = Envelope.encode(
             source=source,
@@ -139,8 +144,8 @@ class EventStore:
             self.dedup_ttl,
             envelope,
             keys.INBOX_KICK_TTL,
-            metrics.WEBHOOKS_ACCEPTED.field(source=source),
-            metrics.WEBHOOKS_DUPLICATE.field(source=source),
+            counters[0] if counters else metrics.WEBHOOKS_ACCEPTED.field(source=source),
+            counters[1] if counters else metrics.WEBHOOKS_DUPLICATE.field(source=source),
             repr(now),
         )
         try:

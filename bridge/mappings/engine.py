@@ -172,6 +172,8 @@ class Mapping:
     changed_rules: tuple[str, ...] = ()
     #: The validated ``signature`` block (providers configured in the mapping).
     provider_config: BaseModel | None = None
+    #: ``options.account.accounts``: connected accounts listed through the provider's API.
+    connect_accounts: tuple[str, ...] = ()
 
     def plugin(self) -> Provider:
         """An instance of this mapping's provider, with its configuration."""
@@ -603,6 +605,11 @@ def compile_model(
         account=account,
         identity_fallback=opts.identity_fallback,
         public_url=opts.public_url,
+        connect_accounts=(
+            opts.account.accounts
+            if opts.account is not None and opts.account.action == "tag"
+            else ()
+        ),
         extends=model.extends,
         changed_rules=positions.changed_rules,
         provider_config=provider_config,

@@ -84,6 +84,12 @@ class Account(_Strict):
         description="`tag`: map it, add `context.groupId` = the account id and keep "
         "identities per account; `skip`: map nothing for connected accounts.",
     )
+    accounts: tuple[str, ...] = Field(
+        (),
+        description="Connected accounts (`acct_...`) whose events `bridge backfill` and "
+        "reconcile also list and fetch from Stripe's API, with the `Stripe-Account` header "
+        "(needs STRIPE_API_KEY; ignored with `action: skip`).",
+    )
 
 
 class Options(_Strict):

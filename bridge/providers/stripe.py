@@ -37,6 +37,7 @@ from bridge.providers.base import (
     parse_json_object,
     require_secrets,
 )
+from bridge.providers.stripe_thin import is_thin, verified_thin
 
 HEADER = "Stripe-Signature"
 JSON = "application/json; charset=utf-8"
@@ -126,6 +127,8 @@ class StripeProvider(ProviderBase):
         check_tolerance(timestamp, tolerance=tolerance, now=now)
 
         event = parse_json_object(body)
+        if is_thin(event):  # an event destination's thin event: same signature scheme
+            return verified_thin(event, body)
         event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
         if not isinstance(event_id, str) or not event_id:
             raise MalformedPayload("Stripe event has no string id")

@@ -115,8 +115,22 @@ def started(index: int = 0, **kw: Any) -> dict[str, Any]:
     return {"messageId": f"stripe:subscription-started:{sub}:{index}"}
 
 
+#: The 2022 session embeds its expanded line items: one "Pay as you go" item, quantity 1,
+#: unit_amount 2500 in *usd* (the derived JPY/KWD/ISK variants change only the session's
+#: currency, so the item still reads 25.00).
+PRODUCTS22 = [
+    {
+        "product_id": "prod_MwKY83vgfWUpAr",
+        "name": "Pay as you go (300,000 characters)",
+        "price": "25.00",
+        "quantity": 1,
+    }
+]
+
+
 def session_order(who: tuple[str, str], total: str, **props: Any) -> dict[str, Any]:
     """The 2022 session (and its derived variants): client_reference_id U22."""
+    props.setdefault("products", PRODUCTS22)
     return order(
         who,
         f"stripe:{PI22}:0",
