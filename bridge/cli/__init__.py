@@ -24,6 +24,7 @@ COMMANDS = {
     "sources": "bridge.cli.sources:sources",
     "dlq": "bridge.cli.dlq:dlq",
     "healthcheck": "bridge.cli.healthcheck:healthcheck",
+    "settings": "bridge.cli.settings:settings",
 }
 
 
