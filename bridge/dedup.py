@@ -2,7 +2,7 @@
 
 An event id is remembered as a 14-byte BLAKE2b digest of ``id``, its source and the
 id (:func:`id_digest`): a field with an empty value in one shard of the current time
-bucket, the hash ``bridge:seen:<bucket>:<shard>``.
+bucket, the hash ``bridge:seen:<bucket>:<shards>:<shard>``.
 
 * **Buckets.** A bucket spans :func:`bucket_width` seconds (an eighth of
   ``BRIDGE_DEDUP_TTL``); all its shards expire ``BRIDGE_DEDUP_TTL`` seconds after its
@@ -12,13 +12,14 @@ bucket, the hash ``bridge:seen:<bucket>:<shard>``.
 * **Shards.** Redis stores a hash of at most 128 short fields (``hash-max-ziplist-entries``,
   ``hash-max-listpack-entries`` from Redis 7) as one packed array: ~16 bytes per field,
   against ~64-88 for a member of a large set or hash (a dict entry, an allocation per
-  string, a bucket pointer). So a bucket is cut into ``2**k`` shards, the smallest power of
-  two giving at most :data:`SHARD_TARGET` ids per shard on average, sized when the bucket is
-  first written from the larger of the two buckets before it (traffic a bucket ago is the
-  best guess of traffic now). The shard of a digest is its first three bytes modulo the
-  shard count. The count of each bucket and its number of ids live in ``bridge:seen:meta``.
-  If traffic outgrows the guess, a shard turns into a plain hash: still correct, just less
-  compact, until the next bucket sizes itself on this one.
+  string, a bucket pointer). So a bucket is cut into shards, sized for
+  :data:`SHARD_TARGET` ids per shard on average: when the bucket is first written, the
+  smallest power of two that fits the larger of the two buckets before it (traffic a
+  bucket ago is the best guess of traffic now). When a bucket outgrows that (a first
+  deployment, a traffic rise), new ids go to a new *generation* of four times the
+  shards; lookups check every generation of a bucket. The shard of a digest is its first
+  three bytes modulo the generation's shard count. Each bucket's shard counts and its
+  number of ids live in ``bridge:seen:meta``.
 * **Digest size.** 112 bits: the chance that any two of 100 million ids in one window
   collide (the later would be dropped as a duplicate) is below 1e-18.
 

@@ -42,18 +42,20 @@ def dedup(source: str, event_id: str) -> str:
     return f"{PREFIX}:dedup:{source}:{event_id}"
 
 
-#: Prefix of the hashes remembering event ids: ``bridge:seen:<bucket>:<shard>``, fields
-#: the ids' digests (see :mod:`bridge.dedup`).
+#: Prefix of the hashes remembering event ids: ``bridge:seen:<bucket>:<shards>:<shard>``,
+#: fields the ids' digests (see :mod:`bridge.dedup`).
 DEDUP_SHARD_PREFIX = f"{PREFIX}:seen:"
 
-#: Hash: ``<bucket>`` -> its shard count, ``<bucket>:n`` -> ids remembered in it.
+#: Hash: ``<bucket>`` -> its shard counts, one per generation (``"1,4,16"``);
+#: ``<bucket>:n`` -> digests remembered in it.
 DEDUP_META = f"{PREFIX}:seen:meta"
 
 
-def dedup_shard(bucket: int, shard: int) -> str:
+def dedup_shard(bucket: int, shards: int, shard: int) -> str:
     """Hash of the digests of ids first seen in time bucket ``bucket`` (Unix time //
-    bucket width) whose first three bytes are ``shard`` modulo the bucket's shard count."""
-    return f"{DEDUP_SHARD_PREFIX}{bucket}:{shard}"
+    bucket width), in its generation of ``shards`` shards, whose first three bytes are
+    ``shard`` modulo ``shards``. Built by the accept script; spelled here for tools."""
+    return f"{DEDUP_SHARD_PREFIX}{bucket}:{shards}:{shard}"
 
 
 def dedup_signed(source: str, digest: str) -> str:

@@ -48,19 +48,25 @@ log = get_logger("bridge.intake")
 ACCEPT_LUA = """
 local prefix, meta = ARGV[1], KEYS[6]
 local current, oldest = tonumber(ARGV[8]), tonumber(ARGV[9])
+local target, most = tonumber(ARGV[11]), tonumber(ARGV[12])
 local buckets = {}
 for index = current + 1, oldest, -1 do
   buckets[#buckets + 1] = index
 end
-local shards = redis.call('HMGET', meta, unpack(buckets))
+-- Each bucket's shard counts, one per generation: "1,4,16".
+local layouts = redis.call('HMGET', meta, unpack(buckets))
 local function shard(index, n, digest)
   local a, b, c = string.byte(digest, 1, 3)
-  return prefix .. index .. ':' .. ((a * 65536 + b * 256 + c) % n)
+  return prefix .. index .. ':' .. n .. ':' .. ((a * 65536 + b * 256 + c) % n)
 end
 local function seen(digest)
-  for i, n in ipairs(shards) do
-    if n and redis.call('HEXISTS', shard(buckets[i], tonumber(n), digest), digest) == 1 then
-      return true
+  for i, layout in ipairs(layouts) do
+    if layout then
+      for n in string.gmatch(layout, '%d+') do
+        if redis.call('HEXISTS', shard(buckets[i], n, digest), digest) == 1 then
+          return true
+        end
+      end
     end
   end
   return false
@@ -71,12 +77,12 @@ if redis.call('EXISTS', KEYS[4]) == 1 or seen(id)
   redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
   return 0
 end
-local n = tonumber(shards[2])
-if not n then
-  -- A new bucket: size it on the larger of the two before it.
+local layout = layouts[2]
+local n
+if not layout then
+  -- A new bucket: sized on the larger of the two before it.
   local before = redis.call('HMGET', meta, (current - 1) .. ':n', (current - 2) .. ':n')
   local expected = math.max(tonumber(before[1]) or 0, tonumber(before[2]) or 0)
-  local target, most = tonumber(ARGV[11]), tonumber(ARGV[12])
   n = 1
   while n < most and n * target < expected do
     n = n * 2
@@ -87,6 +93,18 @@ if not n then
     if index and index < oldest then
       redis.call('HDEL', meta, field)
     end
+  end
+else
+  -- Outgrown (traffic rose): a new generation of four times the shards.
+  local capacity = 0
+  for size in string.gmatch(layout, '%d+') do
+    n = tonumber(size)
+    capacity = capacity + n * target
+  end
+  local count = tonumber(redis.call('HGET', meta, current .. ':n')) or 0
+  if count >= capacity and n < most then
+    n = n * 4
+    redis.call('HSET', meta, current, layout .. ',' .. n)
   end
 end
 local digests = {id}
