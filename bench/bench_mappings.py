@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bridge.catalogue import Catalogue
 from bridge.envelope import Envelope
-from bridge.mappings import MemoryIdentityStore, load_mappings
+from bridge.mappings import MemoryIdentityStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = ROOT.parent / "shared" / "fixtures" / "payloads"
@@ -39,8 +40,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2000, help="calls per timing run")
     args = parser.parse_args()
 
-    load_s = timed(lambda: load_mappings(ROOT / "mappings", ENV), 20)
-    mappings = load_mappings(ROOT / "mappings", ENV)
+    load_s = timed(lambda: Catalogue.load(ROOT / "mappings", ENV).mappings(), 20)
+    mappings = Catalogue.load(ROOT / "mappings", ENV).mappings()
     stripe = mappings["stripe"]
     rows: list[tuple[str, str, int, float]] = []
     files = sorted(PAYLOADS.glob("stripe*__*.json")) if PAYLOADS.is_dir() else []

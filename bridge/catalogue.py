@@ -29,16 +29,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.errors import ConfigError
-from bridge.mappings.engine import Mapping, load_file, source_of
+from bridge.mappings.engine import Mapping, load_file
 from bridge.mappings.layers import shipped_dir
-from bridge.mappings.loader import TESTS_SUFFIX, mapping_paths
+from bridge.mappings.loader import mapping_files, source_of
 from bridge.mappings.problems import Problem
 from bridge.providers import Provider
 
 if TYPE_CHECKING:
     from bridge.settings import Settings
 
-__all__ = ["Catalogue", "Source", "catalogue_files", "layer_dirs", "load_source"]
+__all__ = ["Catalogue", "Source", "layer_dirs", "load_source"]
 
 #: The variable that pins sources.
 PIN_VARIABLE = "BRIDGE_SOURCES"
@@ -104,23 +104,6 @@ def layer_dirs(settings: Settings) -> list[Path]:
     if folder.resolve() == shipped.resolve():
         return [shipped]
     return [shipped, folder]
-
-
-def catalogue_files(directories: Sequence[Path]) -> list[Path]:
-    """The files in force: per name (``<source>.yaml``, ``<source>.tests.yaml``) the one
-    of the highest layer; folders that do not exist are returned as they are (lint and
-    the test runner report them)."""
-    chosen: dict[str, Path] = {}
-    missing: list[Path] = []
-    for directory in directories:
-        if not directory.is_dir():
-            missing.append(directory)
-            continue
-        for path in sorted(directory.glob("*.yaml")):
-            chosen[path.name] = path
-    mappings = [p for n, p in sorted(chosen.items()) if not n.endswith(TESTS_SUFFIX)]
-    tests = [p for n, p in sorted(chosen.items()) if n.endswith(TESTS_SUFFIX)]
-    return [*missing, *mappings, *tests]
 
 
 def _unset_secrets(problems: Sequence[Problem]) -> tuple[list[Problem], list[str]]:
@@ -216,8 +199,7 @@ class Catalogue:
                 )
         sources: dict[str, Source] = {}
         problems: list[Problem] = []
-        files = [p for p in catalogue_files(layers) if not p.name.endswith(TESTS_SUFFIX)]
-        for path in mapping_paths(files):
+        for path in mapping_files(layers, "mappings", layered=True):
             source, found = load_source(path, environ, pinned)
             problems.extend(found)
             if source is not None:

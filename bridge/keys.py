@@ -36,13 +36,32 @@ METRICS = f"{PREFIX}:metrics"
 
 
 def dedup(source: str, event_id: str) -> str:
-    """Key remembering that ``source`` delivered ``event_id`` (lives BRIDGE_DEDUP_TTL)."""
+    """Key remembering that ``source`` delivered ``event_id`` (lives BRIDGE_DEDUP_TTL).
+
+    The layout before :mod:`bridge.dedup`: still checked, no longer written."""
     return f"{PREFIX}:dedup:{source}:{event_id}"
+
+
+#: Prefix of the hashes remembering event ids: ``bridge:seen:<bucket>:<shards>:<shard>``,
+#: fields the ids' digests (see :mod:`bridge.dedup`).
+DEDUP_SHARD_PREFIX = f"{PREFIX}:seen:"
+
+#: Hash: ``<bucket>`` -> its shard counts, one per generation (``"1,4,16"``);
+#: ``<bucket>:n`` -> digests remembered in it.
+DEDUP_META = f"{PREFIX}:seen:meta"
+
+
+def dedup_shard(bucket: int, shards: int, shard: int) -> str:
+    """Hash of the digests of ids first seen in time bucket ``bucket`` (Unix time //
+    bucket width), in its generation of ``shards`` shards, whose first three bytes are
+    ``shard`` modulo ``shards``. Built by the accept script; spelled here for tools."""
+    return f"{DEDUP_SHARD_PREFIX}{bucket}:{shards}:{shard}"
 
 
 def dedup_signed(source: str, digest: str) -> str:
     """Key remembering the digest of signed content from a provider that does not sign
-    its event id (GitHub): a replay under a new id finds it (lives BRIDGE_DEDUP_TTL)."""
+    its event id (GitHub): a replay under a new id finds it (lives BRIDGE_DEDUP_TTL).
+    The layout before :mod:`bridge.dedup`: still checked, no longer written."""
     return f"{PREFIX}:dedup-signed:{source}:{digest}"
 
 

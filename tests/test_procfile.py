@@ -17,9 +17,10 @@ import pytest
 from redis import Redis
 
 from bridge import processes
+from bridge.catalogue import Catalogue
 from bridge.collector import Collector
 from bridge.envelope import Envelope
-from bridge.mappings import MemoryIdentityStore, load_mappings
+from bridge.mappings import MemoryIdentityStore
 from bridge.redis_server import free_port
 from tests.intake.conftest import base_env
 from tests.processes import BIN, ROOT, stop, wait_until
@@ -115,7 +116,7 @@ def test_procfile_delivers_every_call_across_a_sigterm(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     bodies = [stripe_event() for _ in range(60)]
-    stripe_mapping = load_mappings(ROOT / "mappings", env)["stripe"]
+    stripe_mapping = Catalogue.load(ROOT / "mappings", env).mappings()["stripe"]
     expected = set()
     for body in bodies:
         event = orjson.loads(body)

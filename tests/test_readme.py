@@ -16,7 +16,7 @@ from redis import Redis
 
 from bridge.collector import Collector
 from bridge.metrics import COUNTERS, DERIVED, GAUGES, HISTOGRAMS
-from bridge.settings import Settings
+from bridge.settings import Settings, settings_spec
 from tests.processes import BIN, ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -65,14 +65,46 @@ def test_quick_start_commands_are_the_scripts_ci_runs() -> None:
     assert "./scripts/test" in ci
 
 
-def test_configuration_table_lists_every_setting() -> None:
-    documented = set(re.findall(r"^\| `([A-Z_]+)`", README, flags=re.M))
-    documented |= set(re.findall(r"^\| `[A-Z_]+` / `([A-Z_]+)`", README, flags=re.M))
-    for name, field in Settings.model_fields.items():
-        if name == "environ":
+#: Variables the configuration table documents that bridge itself does not read.
+NOT_SETTINGS = {"WEB_CONCURRENCY"}  # gunicorn reads it
+
+
+def configuration_rows() -> dict[str, tuple[str, str]]:
+    """Variable -> (meaning, default) from the README's "Configuration" table.
+
+    A row naming two variables (`` `A` / `B` `` with defaults `` `1` / `300` ``) gives
+    each its own default.
+    """
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines():
+        row = re.fullmatch(r"\| (`[A-Z_]+`(?: / `[A-Z_]+`)*) \| (.+) \| (.+) \|", line)
+        if row is None:
             continue
-        var = str(field.validation_alias.choices[0])  # type: ignore[union-attr]
-        assert var in documented, f"{var} is missing from the README's configuration table"
+        names = re.findall(r"`([A-Z_]+)`", row[1])
+        defaults = row[3].split(" / ") if len(names) > 1 else [row[3]]
+        assert len(defaults) == len(names), f"one default per variable: {line}"
+        for name, default in zip(names, defaults, strict=True):
+            rows[name] = (row[2], default)
+    return rows
+
+
+def test_configuration_table_agrees_with_the_settings_spec() -> None:
+    rows = configuration_rows()
+    spec = settings_spec()
+    assert [s.variable for s in spec] == [
+        str(f.validation_alias.choices[0])  # type: ignore[union-attr]
+        for n, f in Settings.model_fields.items()
+        if n != "environ"
+    ]
+    for setting in spec:
+        assert setting.variable in rows, f"{setting.variable} is missing from the README's table"
+        meaning, default = rows[setting.variable]
+        assert default == setting.default, f"{setting.variable}: README says {default}"
+        assert setting.meaning, f"{setting.variable} has no description in bridge/settings.py"
+        assert meaning.strip(), f"{setting.variable} has no meaning in the README's table"
+    unknown = set(rows) - {s.variable for s in spec} - NOT_SETTINGS
+    assert not unknown, f"the README documents variables bridge does not read: {unknown}"
 
 
 def test_metrics_table_lists_every_metric() -> None:

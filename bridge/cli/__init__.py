@@ -26,6 +26,7 @@ COMMANDS = {
     "healthcheck": "bridge.cli.healthcheck:healthcheck",
     "backfill": "bridge.cli.backfill:backfill",
     "reconcile": "bridge.cli.reconcile:reconcile",
+    "settings": "bridge.cli.settings:settings",
 }
 
 

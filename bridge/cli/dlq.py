@@ -7,13 +7,12 @@ Exit codes: 0 done, 1 an entry named does not exist, 2 usage or environment prob
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 from redis.exceptions import RedisError
 
-from bridge import codec
+from bridge import codec, timefmt
 from bridge.cli import settings_or_exit
 from bridge.connections import redis_from_settings
 from bridge.delivery.deadletter import DeadLetter, DeadLetters
@@ -41,10 +40,6 @@ def _not_found(missing: list[str]) -> None:
     if missing:
         click.echo(f"error: no dead-letter entry {', '.join(missing)}", err=True)
         raise SystemExit(1)
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _what(entry: DeadLetter) -> str:
@@ -85,10 +80,11 @@ def list_(limit: int | None, as_json: bool) -> None:
         if entry is None:
             continue
         count += 1
+        when = timefmt.iso8601(entry.at)
         if as_json:
             summary = {
                 "id": entry.id,
-                "at": _when(entry.at),
+                "at": when,
                 "kind": entry.kind,
                 "reason": entry.reason,
                 "what": _what(entry),
@@ -96,7 +92,7 @@ def list_(limit: int | None, as_json: bool) -> None:
             click.echo(codec.dumps(summary).decode())
         else:
             click.echo(
-                f"{entry.id}  {_when(entry.at)}  {entry.kind:<5}  {entry.reason}  [{_what(entry)}]"
+                f"{entry.id}  {when}  {entry.kind:<5}  {entry.reason}  [{_what(entry)}]"
             )
     if not as_json:
         click.echo(f"{count} entr{'y' if count == 1 else 'ies'} (of {len(store)})", err=True)
@@ -111,7 +107,7 @@ def show(entry_id: str) -> None:
         _not_found([entry_id])
         return
     doc = dict(entry.__dict__)
-    doc["at"] = _when(entry.at)
+    doc["at"] = timefmt.iso8601(entry.at)
     if entry.event is not None:
         # Not JSON (which may be why it is here): shown as the text it is.
         with contextlib.suppress(ValueError):

@@ -24,12 +24,13 @@ from bridge.settings import Settings, redact_url
 def _paths(paths: tuple[Path, ...]) -> tuple[list[Path], Settings]:
     """The paths given, else the catalogue's files: the shipped mappings with the
     operator's folder (BRIDGE_MAPPINGS_DIR) over them."""
-    from bridge.catalogue import catalogue_files, layer_dirs
+    from bridge.catalogue import layer_dirs
+    from bridge.mappings.loader import mapping_files
 
     settings = settings_or_exit()
     if not paths:
         mappings_dir_or_exit(settings)  # a BRIDGE_MAPPINGS_DIR that is set must exist
-        return catalogue_files(layer_dirs(settings)), settings
+        return mapping_files(layer_dirs(settings), layered=True), settings
     for path in paths:
         if not path.exists():
             _fail(f"{path}: no such file or folder")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 from redis import Redis
 
+from bridge import timefmt
 from bridge.connections import redis_from_settings
 from bridge.delivery import deadletter
 from bridge.delivery.flusher import Flusher, FlushStats
@@ -48,13 +49,8 @@ class InvalidCall(ValueError):
 
 
 def _iso(value: datetime | str | None) -> str:
-    if value is None:
-        value = datetime.now(UTC)
-    if isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """A caller's text timestamp is passed through as given; anything else is formatted."""
+    return value if isinstance(value, str) else timefmt.iso8601(value)
 
 
 class Client:

@@ -29,13 +29,13 @@ import time
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpcore
 import httpx
 from httpcore._backends.base import SOCKET_OPTION
 
+from bridge import timefmt
 from bridge.errors import RejectedDelivery, RetryableDelivery
 
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -44,13 +44,9 @@ RETRYABLE_STATUS = frozenset({408, 429})
 ANSWER_CHARS = 1000
 
 
-def iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def batch_body(calls: bytes, sent_at: str | None = None) -> bytes:
     """The request body, built around the stored JSON array without re-serialising it."""
-    return b'{"batch":' + calls + b',"sentAt":"' + (sent_at or iso_now()).encode() + b'"}'
+    return b'{"batch":' + calls + b',"sentAt":"' + (sent_at or timefmt.iso8601()).encode() + b'"}'
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -1,11 +1,12 @@
 """Make a verified event durable and deduplicated in one atomic Redis call.
 
-One Lua script does, atomically: ``SET dedup-key NX EX ttl``; if the key is new,
-``RPUSH`` the envelope to the inbox and count it; else count a duplicate. For a
+One Lua script does, atomically: look the event id's digest up in the dedup buckets
+(:mod:`bridge.dedup`); if it is new, add it to the current bucket, ``RPUSH`` the
+envelope to the inbox and count it; else count a duplicate. For a
 provider that does not sign its event id, the event's signed digest is a second dedup
 key: an event whose digest was seen is a duplicate whatever its id. Because it is
 one script, two concurrent deliveries of the same event cannot both be accepted, and a
-dedup key never exists without its event (no "key set but enqueue failed" window). It
+remembered id never exists without its event (no "key set but enqueue failed" window). It
 costs one round trip, which is what lets intake answer in well under a millisecond.
 
 The script also sets the inbox "kick" marker when it is absent; the caller that sees
@@ -28,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 from rq import Queue
 
-from bridge import keys, metrics
+from bridge import dedup, keys, metrics
 from bridge.drain import enqueue_drain
 from bridge.envelope import Envelope
 from bridge.errors import StoreUnavailable
@@ -37,27 +38,91 @@ from bridge.providers import VerifiedEvent
 
 log = get_logger("bridge.intake")
 
-# KEYS: dedup id, inbox, kick marker, metrics [, dedup signed digest].
-# Under maxmemory + noeviction Redis refuses the script's first write and then lets it
-# finish: an OOM leaves nothing half-written.
+# KEYS: inbox, kick marker, metrics, legacy id key, legacy signed key (the id key again
+# when there is no signed digest), dedup meta hash. ARGV: shard key prefix, envelope,
+# kick TTL, accepted field, duplicate field, id digest, signed digest ('' when none),
+# current bucket, oldest bucket, current bucket's expiry (Unix s), ids per shard, most
+# shards. The layout is bridge.dedup's; the legacy keys are the one before it, checked
+# until they expire. Under maxmemory + noeviction Redis refuses the script's first write
+# and then lets it finish: an OOM leaves nothing half-written.
 ACCEPT_LUA = """
-if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
+local prefix, meta = ARGV[1], KEYS[6]
+local current, oldest = tonumber(ARGV[8]), tonumber(ARGV[9])
+local target, most = tonumber(ARGV[11]), tonumber(ARGV[12])
+local buckets = {}
+for index = current + 1, oldest, -1 do
+  buckets[#buckets + 1] = index
+end
+-- Each bucket's shard counts, one per generation: "1,4,16".
+local layouts = redis.call('HMGET', meta, unpack(buckets))
+local function shard(index, n, digest)
+  local a, b, c = string.byte(digest, 1, 3)
+  return prefix .. index .. ':' .. n .. ':' .. ((a * 65536 + b * 256 + c) % n)
+end
+local function seen(digest)
+  for i, layout in ipairs(layouts) do
+    if layout then
+      for n in string.gmatch(layout, '%d+') do
+        if redis.call('HEXISTS', shard(buckets[i], n, digest), digest) == 1 then
+          return true
+        end
+      end
+    end
+  end
+  return false
+end
+local id, signed = ARGV[6], ARGV[7]
+if redis.call('EXISTS', KEYS[4]) == 1 or seen(id)
+    or (signed ~= '' and (redis.call('EXISTS', KEYS[5]) == 1 or seen(signed))) then
+  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
   return 0
 end
-if redis.call('SET', KEYS[1], ARGV[6], 'NX', 'EX', ARGV[1]) then
-  if KEYS[5] then
-    redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[1])
+local layout = layouts[2]
+local n
+if not layout then
+  -- A new bucket: sized on the larger of the two before it.
+  local before = redis.call('HMGET', meta, (current - 1) .. ':n', (current - 2) .. ':n')
+  local expected = math.max(tonumber(before[1]) or 0, tonumber(before[2]) or 0)
+  n = 1
+  while n < most and n * target < expected do
+    n = n * 2
   end
-  redis.call('RPUSH', KEYS[2], ARGV[2])
-  redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-  if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
-    return 2
+  redis.call('HSET', meta, current, n)
+  for _, field in ipairs(redis.call('HKEYS', meta)) do
+    local index = tonumber(string.match(field, '^%-?%d+'))
+    if index and index < oldest then
+      redis.call('HDEL', meta, field)
+    end
   end
-  return 1
+else
+  -- Outgrown (traffic rose): a new generation of four times the shards.
+  local capacity = 0
+  for size in string.gmatch(layout, '%d+') do
+    n = tonumber(size)
+    capacity = capacity + n * target
+  end
+  local count = tonumber(redis.call('HGET', meta, current .. ':n')) or 0
+  if count >= capacity and n < most then
+    n = n * 4
+    redis.call('HSET', meta, current, layout .. ',' .. n)
+  end
 end
-redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
-return 0
+local digests = {id}
+if signed ~= '' then
+  digests[2] = signed
+end
+for _, digest in ipairs(digests) do
+  local key = shard(current, n, digest)
+  redis.call('HSET', key, digest, '')
+  redis.call('EXPIREAT', key, ARGV[10])
+end
+redis.call('HINCRBY', meta, current .. ':n', #digests)
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
+  return 2
+end
+return 1
 """
 
 #: Errors that mean "Redis is not there right now": answer 503 so the provider retries.
@@ -136,20 +201,33 @@ class EventStore:
             received_at=now,
             raw=event.raw,
         )
-        dedup_keys = [keys.dedup(source, event.id), keys.INBOX, keys.INBOX_KICK, keys.METRICS]
-        if event.signed_digest:
-            dedup_keys.append(keys.dedup_signed(source, event.signed_digest))
+        legacy = keys.dedup(source, event.id)
+        window = dedup.window(self.dedup_ttl, now)
+        script_keys = (
+            keys.INBOX,
+            keys.INBOX_KICK,
+            keys.METRICS,
+            legacy,
+            keys.dedup_signed(source, event.signed_digest) if event.signed_digest else legacy,
+            keys.DEDUP_META,
+        )
         args: tuple[EncodableT, ...] = (
-            *dedup_keys,
-            self.dedup_ttl,
+            *script_keys,
+            keys.DEDUP_SHARD_PREFIX,
             envelope,
             keys.INBOX_KICK_TTL,
             counters[0] if counters else metrics.WEBHOOKS_ACCEPTED.field(source=source),
             counters[1] if counters else metrics.WEBHOOKS_DUPLICATE.field(source=source),
-            repr(now),
+            dedup.id_digest(source, event.id),
+            dedup.signed_digest(source, event.signed_digest) if event.signed_digest else b"",
+            window.current,
+            window.oldest,
+            window.expire_at,
+            dedup.SHARD_TARGET,
+            dedup.MAX_SHARDS,
         )
         try:
-            result = self._run(len(dedup_keys), args)
+            result = self._run(len(script_keys), args)
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
         if result == 0:

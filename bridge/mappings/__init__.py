@@ -2,7 +2,7 @@
 
 The public surface (see ``docs/mappings.md`` for the language)::
 
-    load_mappings(directory, environ) -> dict[str, Mapping]     # raises ConfigError
+    Catalogue.load(directory, environ).mappings() -> dict[str, Mapping]  # bridge.catalogue
     Mapping.source / .provider / .secrets / .tolerance
     Mapping.handles(event_type) -> bool
     Mapping.evaluate(envelope, IdentityStore(redis)) -> list[dict]  # raises MappingError
@@ -17,7 +17,7 @@ functions), :mod:`~bridge.mappings.money`, :mod:`~bridge.mappings.identity`,
 
 from __future__ import annotations
 
-from bridge.mappings.engine import Mapping, load_file, load_mappings, load_text
+from bridge.mappings.engine import Mapping, load_file, load_text
 from bridge.mappings.identity import BufferedIdentityStore, IdentityStore, MemoryIdentityStore
 from bridge.mappings.loader import interpolate
 from bridge.mappings.problems import Problem
@@ -30,6 +30,5 @@ __all__ = [
     "Problem",
     "interpolate",
     "load_file",
-    "load_mappings",
     "load_text",
 ]

@@ -42,9 +42,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bridge import codec
 from bridge.envelope import Envelope
 from bridge.errors import MappingError
-from bridge.mappings.engine import Mapping, load_file, source_of, truthy
+from bridge.mappings.engine import Mapping, load_file, truthy
 from bridge.mappings.identity import MemoryIdentityStore
-from bridge.mappings.loader import TESTS_SUFFIX, mapping_paths, read_yaml, schema_problems
+from bridge.mappings.loader import (
+    TESTS_SUFFIX,
+    mapping_files,
+    read_yaml,
+    schema_problems,
+    source_of,
+)
 from bridge.mappings.problems import Problem
 
 #: Value of an unset ``${VAR}`` while running test cases.
@@ -128,20 +134,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.problems and all(r.ok for r in self.results)
-
-
-def case_paths(paths: list[Path]) -> list[Path]:
-    """Test files named by ``paths`` (folders expanded; a mapping names its sibling)."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(path.glob(f"*{TESTS_SUFFIX}")))
-        elif path.name.endswith(TESTS_SUFFIX):
-            found.append(path)
-        else:
-            sibling = path.with_name(source_of(path) + TESTS_SUFFIX)
-            found.append(sibling)
-    return list(dict.fromkeys(found))
 
 
 def deep_merge(base: Any, patch: Any) -> Any:
@@ -340,8 +332,8 @@ def run(paths: list[Path], environ: MappingABC[str, str]) -> Report:
     one, the shipped cases against them)."""
     started = time.perf_counter()
     report = Report()
-    runs: list[tuple[Path, Path | None]] = [(p, None) for p in case_paths(paths)]
-    for extending in mapping_paths(paths):
+    runs: list[tuple[Path, Path | None]] = [(p, None) for p in mapping_files(paths, "tests")]
+    for extending in mapping_files(paths, "mappings"):
         shipped = _extends(extending, environ)
         if shipped is not None:
             runs.append((shipped, extending))

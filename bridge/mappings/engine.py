@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import os
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from bridge import __version__
 from bridge.envelope import Envelope
-from bridge.errors import ConfigError, MappingError
+from bridge.errors import MappingError
 from bridge.mappings import spec
 from bridge.mappings.expressions import (
     Expression,
@@ -38,10 +37,10 @@ from bridge.mappings.identity import IdentityStore
 from bridge.mappings.loader import (
     Loc,
     Positions,
-    mapping_paths,
     parse_file,
     parse_text,
     schema_problems,
+    source_of,
 )
 from bridge.mappings.problems import Problem
 from bridge.providers import (
@@ -701,11 +700,6 @@ def _compile_call(
     )
 
 
-def source_of(path: Path) -> str:
-    """The source a mapping file defines: its stem (``mappings/stripe.yaml`` -> stripe)."""
-    return path.name.removesuffix(".yaml").removesuffix(".yml")
-
-
 def load_file(path: Path, environ: MappingABC[str, str]) -> tuple[Mapping | None, list[Problem]]:
     """Load and compile one mapping file; the mapping is None when there are problems."""
     model, positions, problems = parse_file(path, environ)
@@ -735,29 +729,3 @@ def _compile(
     mapping, more = compile_model(model, positions, file, source, problems)
     problems = problems + more
     return (None if problems else mapping), problems
-
-
-def load_mappings(
-    directory: Path, environ: MappingABC[str, str] | None = None
-) -> dict[str, Mapping]:
-    """Every mapping in ``directory`` keyed by source (file stem), or ConfigError.
-
-    ``environ`` is what ``${VAR}`` reads: pass ``settings.environ`` (None reads the
-    process environment, at call time).
-    """
-    env: MappingABC[str, str] = os.environ if environ is None else environ
-    if not directory.is_dir():
-        raise ConfigError(
-            "invalid mapping files",
-            [f"BRIDGE_MAPPINGS_DIR={directory}: the mappings folder does not exist"],
-        )
-    found: dict[str, Mapping] = {}
-    problems: list[Problem] = []
-    for path in mapping_paths([directory]):
-        mapping, file_problems = load_file(path, env)
-        problems.extend(file_problems)
-        if mapping is not None:
-            found[mapping.source] = mapping
-    if problems:
-        raise ConfigError("invalid mapping files", [str(p) for p in problems])
-    return found

@@ -39,7 +39,6 @@ import operator
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -49,7 +48,7 @@ import jmespath.functions
 from jmespath.visitor import TreeInterpreter
 from redis.exceptions import RedisError
 
-from bridge import codec
+from bridge import codec, timefmt
 from bridge.errors import MappingError
 from bridge.mappings import money, subscriptions
 from bridge.mappings.fastpath import compile_node
@@ -66,25 +65,22 @@ current_counted: ContextVar[Callable[[str], str | None] | None] = ContextVar(
 )
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def iso8601(epoch: float) -> str:
     """Unix seconds -> ISO-8601 UTC with milliseconds and ``Z``."""
     try:
-        moment = datetime.fromtimestamp(epoch, UTC)
+        return timefmt.iso8601(epoch)
     except (OverflowError, OSError, ValueError):
         raise MappingError(f"iso8601(): {epoch!r} is not a usable Unix time") from None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def iso8601_ms(millis: float) -> str:
     """Unix milliseconds -> ISO-8601 UTC, exactly (no float rounding)."""
     try:
-        moment = _EPOCH + timedelta(milliseconds=int(millis))
+        return timefmt.iso8601_millis(millis)
     except (OverflowError, ValueError):
         raise MappingError(f"iso8601(): {millis!r} is not a usable Unix time") from None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 Number = int | float | Decimal

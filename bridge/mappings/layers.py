@@ -21,7 +21,7 @@ from collections.abc import Mapping as MappingABC
 from pathlib import Path
 from typing import Any
 
-from bridge.mappings.loader import Loc, Positions, read_yaml
+from bridge.mappings.loader import Loc, Positions, mapping_files, read_yaml, source_of
 from bridge.mappings.problems import Problem
 
 #: Keys whose mappings merge key by key (the others are replaced whole).
@@ -72,7 +72,7 @@ def extend(
         message = f"extends: {file} is the shipped {name!r} itself; extend it from your own folder"
         return None, positions, [*problems, Problem(file, line, col, "schema", message)]
     if base_path is None or not base_path.is_file():
-        known = sorted(p.stem for p in shipped.glob("*.yaml") if not p.stem.endswith(".tests"))
+        known = [source_of(p) for p in mapping_files([shipped], "mappings")]
         return (
             None,
             positions,

@@ -18,8 +18,13 @@ from pydantic import ValidationError
 
 from bridge.catalogue import PIN_VARIABLE, load_source
 from bridge.mappings.casetests import CaseFile
-from bridge.mappings.engine import source_of
-from bridge.mappings.loader import TESTS_SUFFIX, read_yaml, schema_problems
+from bridge.mappings.loader import (
+    TESTS_SUFFIX,
+    mapping_files,
+    read_yaml,
+    schema_problems,
+    source_of,
+)
 from bridge.mappings.problems import Problem
 
 
@@ -35,16 +40,6 @@ class LintResult:
     notes: list[Problem] = field(default_factory=list)
 
 
-def _files(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(path.glob("*.yaml")))
-        else:
-            found.append(path)
-    return found
-
-
 def check(
     paths: list[Path],
     environ: MappingABC[str, str],
@@ -56,7 +51,7 @@ def check(
     ``pinned``: the sources ``BRIDGE_SOURCES`` lists, each of which must be among the
     files when they are a whole catalogue (or a folder)."""
     result = LintResult()
-    for path in _files(paths):
+    for path in mapping_files(paths):
         if not path.exists():
             result.problems.append(Problem(str(path), 1, 1, "yaml", "no such file"))
         elif path.name.endswith(TESTS_SUFFIX):

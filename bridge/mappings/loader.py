@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import ValidationError
@@ -283,14 +283,51 @@ def parse_text(
     return model, positions, problems
 
 
-def mapping_paths(paths: Iterable[Path]) -> list[Path]:
-    """Mapping files named by ``paths`` (folders are expanded; test files skipped)."""
+def source_of(path: Path) -> str:
+    """The source a mapping file defines: its stem (``mappings/stripe.yaml`` -> stripe)."""
+    return path.name.removesuffix(".yaml").removesuffix(".yml")
+
+
+def _kind_of(path: Path) -> Literal["mappings", "tests"]:
+    return "tests" if path.name.endswith(TESTS_SUFFIX) else "mappings"
+
+
+def mapping_files(
+    paths: Iterable[Path],
+    kind: Literal["all", "mappings", "tests"] = "all",
+    *,
+    layered: bool = False,
+) -> list[Path]:
+    """The mapping and test files ``paths`` name: the one way bridge lists them.
+
+    A folder gives its ``*.yaml`` files of ``kind`` in name order; a file is itself
+    (whatever its kind: the caller named it), except that with ``kind="tests"`` a
+    mapping file names its test file (``stripe.yaml`` -> ``stripe.tests.yaml``, which
+    may not exist, and is listed once however many paths name it).
+
+    ``layered``: ``paths`` are the catalogue's layers (shipped first, then the
+    operator's folder); of each file name only the one in the highest layer counts,
+    and the result is the mappings in name order, then the test files. A layer that
+    is not a folder is listed as it is, first, for the caller to report.
+    """
     found: list[Path] = []
+    if layered:
+        chosen: dict[str, Path] = {}
+        for layer in paths:
+            if not layer.is_dir():
+                found.append(layer)
+                continue
+            for path in sorted(layer.glob("*.yaml")):
+                chosen[path.name] = path
+        for group in ("mappings", "tests"):
+            if kind in ("all", group):
+                found.extend(p for _, p in sorted(chosen.items()) if _kind_of(p) == group)
+        return found
     for path in paths:
         if path.is_dir():
-            found.extend(
-                p for p in sorted(path.glob("*.yaml")) if not p.name.endswith(TESTS_SUFFIX)
-            )
+            found.extend(p for p in sorted(path.glob("*.yaml")) if kind in ("all", _kind_of(p)))
+        elif kind == "tests" and _kind_of(path) == "mappings":
+            found.append(path.with_name(source_of(path) + TESTS_SUFFIX))
         else:
             found.append(path)
-    return found
+    return list(dict.fromkeys(found)) if kind == "tests" else found

@@ -3,6 +3,8 @@ errors and exit codes, never a traceback."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 from decimal import Decimal
@@ -47,6 +49,17 @@ def test_list_limit_shows_the_oldest(redis: Redis, redis_url: str) -> None:
     assert result.stdout.startswith(first)
     assert len(result.stdout.splitlines()) == 1
     assert "1 entry (of 2)" in result.stderr
+
+
+def test_list_says_when_in_the_one_iso8601_form(redis: Redis, redis_url: str) -> None:
+    call = {"type": "track", "messageId": "m1"}
+    entry = dataclasses.replace(calls_entry([call], "rejected: 400"), at=1700000000.25)
+    DeadLetters(redis).add(entry)
+    result = run_dlq(redis_url, "list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["at"] == "2023-11-14T22:13:20.250Z"
+    text = run_dlq(redis_url, "list")
+    assert f"{entry.id}  2023-11-14T22:13:20.250Z  calls" in text.stdout
 
 
 def test_replay_of_an_unknown_id_fails(redis: Redis, redis_url: str) -> None:

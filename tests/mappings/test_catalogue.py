@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from bridge import __version__, codec
+from bridge.catalogue import Catalogue
 from bridge.envelope import Envelope
-from bridge.mappings import Mapping, MemoryIdentityStore, load_mappings
+from bridge.mappings import Mapping, MemoryIdentityStore
 from bridge.mappings.casetests import run
 from bridge.mappings.expressions import iso8601
 from tests.conftest import ROOT, payload_files
@@ -28,7 +29,7 @@ SEGMENT_TYPES = {"track", "identify", "group", "page", "screen", "alias"}
 
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, Mapping]:
-    return load_mappings(MAPPINGS, ENV)
+    return Catalogue.load(MAPPINGS, ENV).mappings()
 
 
 def test_every_mapping_has_test_cases_for_every_rule() -> None:

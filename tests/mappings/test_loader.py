@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge.catalogue import Catalogue
 from bridge.errors import ConfigError
-from bridge.mappings import load_mappings
 from bridge.mappings.loader import interpolate, parse_text
 
 MINIMAL = """\
@@ -39,10 +39,10 @@ def test_interpolation() -> None:
     assert unset == ["MISSING"]
 
 
-def test_load_mappings_keys_by_stem_and_splits_rotated_secrets(tmp_path: Path) -> None:
+def test_catalogue_keys_by_stem_and_splits_rotated_secrets(tmp_path: Path) -> None:
     (tmp_path / "shop.yaml").write_text(MINIMAL)
     (tmp_path / "shop.tests.yaml").write_text("cases: []\n")  # not a mapping
-    found = load_mappings(tmp_path, {"SECRET": "whsec_new, whsec_old"})
+    found = Catalogue.load(tmp_path, {"SECRET": "whsec_new, whsec_old"}).mappings()
     assert list(found) == ["shop"]
     shop = found["shop"]
     assert (shop.source, shop.provider, shop.tolerance) == ("shop", "stripe", 300)
@@ -56,7 +56,7 @@ def test_secret_list_and_tolerance(tmp_path: Path) -> None:
         "secrets: ${SECRET}", "secrets: [a, '${SECRET:b}']\noptions: {tolerance: 60}"
     )
     (tmp_path / "x.yaml").write_text(text)
-    mapping = load_mappings(tmp_path, {})["x"]
+    mapping = Catalogue.load(tmp_path, {}).mappings()["x"]
     assert mapping.secrets == ("a", "b")
     assert mapping.tolerance == 60
 
@@ -65,7 +65,7 @@ def test_config_error_lists_every_problem_with_position(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(MINIMAL)
     (tmp_path / "b.yaml").write_text(MINIMAL.replace("invoice.paid", "invoice paid"))
     with pytest.raises(ConfigError) as info:
-        load_mappings(tmp_path, {})
+        Catalogue.load(tmp_path, {}, pinned=["a"])  # pinned: its unset secret is a problem
     problems = info.value.problems
     assert (
         f"{tmp_path / 'a.yaml'}:2:10: secret: environment variable SECRET is not set" in problems[0]
@@ -75,7 +75,7 @@ def test_config_error_lists_every_problem_with_position(tmp_path: Path) -> None:
 
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid mapping files"):
-        load_mappings(tmp_path / "nope", {})
+        Catalogue.load(tmp_path / "nope", {})
 
 
 def test_yaml_syntax_error_has_position() -> None:

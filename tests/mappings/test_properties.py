@@ -9,13 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge import codec
+from bridge.catalogue import Catalogue
 from bridge.envelope import Envelope
 from bridge.errors import MappingError
-from bridge.mappings import Mapping, MemoryIdentityStore, load_mappings
+from bridge.mappings import Mapping, MemoryIdentityStore
 from tests.conftest import ROOT
 
 ENV = {"STRIPE_WEBHOOK_SECRET": "a", "GITHUB_WEBHOOK_SECRET": "b", "CLERK_WEBHOOK_SECRET": "c"}
-SHIPPED = load_mappings(ROOT / "mappings", ENV)
+SHIPPED = Catalogue.load(ROOT / "mappings", ENV).mappings()
 STRIPE = SHIPPED["stripe"]
 STRIPE_TYPES = sorted({p for r in STRIPE.rules for p in r.patterns})
 

@@ -26,8 +26,9 @@ import pytest
 from redis import Redis
 
 from bridge import __version__
+from bridge.catalogue import Catalogue
 from bridge.envelope import Envelope
-from bridge.mappings import IdentityStore, Mapping, MemoryIdentityStore, load_mappings
+from bridge.mappings import IdentityStore, Mapping, MemoryIdentityStore
 from tests.conftest import PAYLOADS, ROOT
 
 CORPUS = ROOT.parent / "shared" / "fixtures" / "stripe-corpus" / "payloads"
@@ -962,7 +963,7 @@ FILES = corpus_files()
 
 @pytest.fixture(scope="module")
 def stripe() -> Mapping:
-    return load_mappings(ROOT / "mappings", ENV)["stripe"]
+    return Catalogue.load(ROOT / "mappings", ENV).mappings()["stripe"]
 
 
 def envelope_of(path: Path) -> tuple[Envelope, dict[str, Any]]:

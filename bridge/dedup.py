@@ -1,0 +1,97 @@
+"""The compact layout of remembered event ids: digests in small, time-bucketed hashes.
+
+An event id is remembered as a 14-byte BLAKE2b digest of ``id``, its source and the
+id (:func:`id_digest`): a field with an empty value in one shard of the current time
+bucket, the hash ``bridge:seen:<bucket>:<shards>:<shard>``.
+
+* **Buckets.** A bucket spans :func:`bucket_width` seconds (an eighth of
+  ``BRIDGE_DEDUP_TTL``); all its shards expire ``BRIDGE_DEDUP_TTL`` seconds after its
+  span ends, so every id is remembered at least the window and at most an eighth longer,
+  and forgetting costs no work per id. An accept checks every bucket an id of the last
+  window can be in, plus the next one (another web host's clock may run a little ahead).
+* **Shards.** Redis stores a hash of at most 128 short fields (``hash-max-ziplist-entries``,
+  ``hash-max-listpack-entries`` from Redis 7) as one packed array: ~16 bytes per field,
+  against ~64-88 for a member of a large set or hash (a dict entry, an allocation per
+  string, a bucket pointer). So a bucket is cut into shards, sized for
+  :data:`SHARD_TARGET` ids per shard on average: when the bucket is first written, the
+  smallest power of two that fits the larger of the two buckets before it (traffic a
+  bucket ago is the best guess of traffic now). When a bucket outgrows that (a first
+  deployment, a traffic rise), new ids go to a new *generation* of four times the
+  shards; lookups check every generation of a bucket. The shard of a digest is its first
+  three bytes modulo the generation's shard count. Each bucket's shard counts and its
+  number of ids live in ``bridge:seen:meta``.
+* **Digest size.** 112 bits: the chance that any two of 100 million ids in one window
+  collide (the later would be dropped as a duplicate) is below 1e-18.
+
+Everything happens in the intake Lua script (:data:`bridge.intake.store.ACCEPT_LUA`), so
+an accept stays one atomic round trip. The shard keys are built inside the script, so the
+layout suits a single Redis or Sentinel, not Redis Cluster (nor did the one before it:
+the inbox and the dedup keys were never in one slot).
+
+The layout before (one string key per id, :func:`bridge.keys.dedup` and
+:func:`bridge.keys.dedup_signed`, ~197 bytes per id) is still checked, so ids remembered
+by a release before this one stay duplicates until their keys expire; nothing writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+#: Bytes of each remembered digest.
+DIGEST_BYTES = 14
+
+#: Buckets per window: more buckets keep ids for less time beyond the window but cost
+#: one more lookup per webhook each.
+BUCKETS_PER_WINDOW = 8
+
+#: Average ids per shard a bucket is sized for: well under the 128 fields Redis keeps
+#: packed, so that the fullest of thousands of shards (Poisson spread) stays packed too.
+SHARD_TARGET = 48
+
+#: Most shards per bucket (2**24, the range of the three bytes that pick the shard).
+MAX_SHARDS = 1 << 24
+
+
+def id_digest(source: str, event_id: str) -> bytes:
+    """The field remembering that ``source`` delivered ``event_id``."""
+    return _digest(b"id", source, event_id)
+
+
+def signed_digest(source: str, digest: str) -> bytes:
+    """The field remembering the signed content's digest (providers that do not sign
+    their event id: a replay under a new id is still a duplicate)."""
+    return _digest(b"signed", source, digest)
+
+
+def _digest(kind: bytes, source: str, value: str) -> bytes:
+    # NUL separators: no (source, value) pair can spell another's input.
+    data = b"\0".join((kind, source.encode(), value.encode("utf-8", "surrogatepass")))
+    return hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest()
+
+
+def bucket_width(ttl: int) -> int:
+    """Seconds one bucket spans for a window of ``ttl`` seconds."""
+    return max(1, math.ceil(ttl / BUCKETS_PER_WINDOW))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The buckets one accept uses at one moment (script arguments)."""
+
+    #: Index (Unix time // width) of the bucket new ids go into.
+    current: int
+    #: Index of the oldest bucket that can hold an id seen within the window.
+    oldest: int
+    #: Unix time at which the current bucket's shards expire: ``ttl`` after its span.
+    expire_at: int
+
+
+def window(ttl: int, now: float) -> Window:
+    """The buckets for an accept at ``now`` with a window of ``ttl`` seconds."""
+    width = bucket_width(ttl)
+    current = int(now // width)
+    return Window(
+        current=current, oldest=int((now - ttl) // width), expire_at=(current + 1) * width + ttl
+    )
