@@ -89,6 +89,25 @@ class Settings(BaseModel):
     #: an inbox whose drain job was never enqueued.
     worker_tick: float = Field(0.5, gt=0, le=60, validation_alias=_env("BRIDGE_WORKER_TICK"))
 
+    # --- operator console (bridge.console; off unless BRIDGE_CONSOLE_TOKEN is set) ----
+    #: BRIDGE_CONSOLE_TOKEN: the operator's login token; also turns event recording on.
+    console_token: SecretStr | None = Field(None, validation_alias=_env("BRIDGE_CONSOLE_TOKEN"))
+    #: BRIDGE_CONSOLE_PORT: serve the console on this port (``bridge console``), not on PORT.
+    console_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=_env("BRIDGE_CONSOLE_PORT")
+    )
+    #: BRIDGE_CONSOLE_RETENTION / _AGE: webhooks the event log keeps, and for how long (s).
+    console_retention: int = Field(
+        10000, ge=10, le=1_000_000, validation_alias=_env("BRIDGE_CONSOLE_RETENTION")
+    )
+    console_retention_age: int = Field(
+        86400, ge=60, le=30 * 86400, validation_alias=_env("BRIDGE_CONSOLE_RETENTION_AGE")
+    )
+    #: BRIDGE_CONSOLE_SECURE_COOKIE: the session cookie is ``Secure`` (off in ``bridge dev``).
+    console_secure_cookie: bool = Field(
+        True, validation_alias=_env("BRIDGE_CONSOLE_SECURE_COOKIE")
+    )
+
     # The environment the settings were read from; mapping files interpolate
     # ``${VAR}`` against it so that nothing else needs to touch os.environ.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

@@ -23,6 +23,7 @@ COMMANDS = {
     "sources": "bridge.cli.sources:sources",
     "dlq": "bridge.cli.dlq:dlq",
     "healthcheck": "bridge.cli.healthcheck:healthcheck",
+    "console": "bridge.cli.console:console",
 }
 
 

@@ -68,6 +68,8 @@ def map_claim(
             dead.append(deadletter.event_entry(raw, reason, env.source, env.id))
             continue
         ok, too_large = encode_items(calls, env.received_at)
+        if runtime.console is not None:
+            runtime.console.mapped(env, calls)
         items.extend(ok)
         mapped[env.source] += 1
         if too_large:
@@ -98,10 +100,12 @@ def drain(runtime: Runtime, budget: float | None = None) -> dict[str, Any]:
             break
         try:
             items, dead = map_claim(runtime, claim, mapped)
-            runtime.inbox.complete(claim, items, dead)
+            done = runtime.inbox.complete(claim, items, dead)
         except BaseException:
             runtime.inbox.release(claim)
             raise
+        if runtime.console is not None:  # what the chunk became, for the operator console
+            runtime.console.commit(dead, done)
         events += len(claim.events)
         calls += len(items)
         dead_count += len(dead)

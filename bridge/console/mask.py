@@ -1,0 +1,95 @@
+"""Masking: signature values never leave the server; personal data hidden until revealed.
+
+Headers are masked before they are recorded (a signature or token is never stored in
+the event log); payloads and calls are stored as they are and masked when rendered,
+unless the operator asks to reveal personal data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: Header names whose values are credentials or signatures (matched as substrings).
+SECRET_HEADER_PARTS = ("signature", "authorization", "cookie", "token", "secret", "api-key")
+
+#: Keys whose values are personal data (matched on the key, lower-case, as a substring).
+PERSONAL_KEYS = (
+    "email",
+    "name",
+    "phone",
+    "address",
+    "line1",
+    "line2",
+    "postal_code",
+    "zip",
+    "city",
+    "ip",
+    "birth",
+    "tax_id",
+    "last4",
+)
+#: Keys containing a personal-data word that are not personal data.
+NOT_PERSONAL = frozenset({"event", "type", "object", "name_collection", "plan_name", "ip_version"})
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+#: An international phone number (a leading +); dates and ids without it are not.
+_PHONE = re.compile(r"^\+[0-9][0-9 ().-]{6,}[0-9]$")
+
+#: What a masked value shows.
+MASK = "••••"
+
+
+def mask_value(value: str) -> str:
+    """A masked credential: nothing of it, only its length."""
+    return f"{MASK} ({len(value)} chars, masked)"
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers with every credential or signature value replaced (names kept)."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if any(part in lower for part in SECRET_HEADER_PARTS):
+            out[name] = mask_value(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _personal_key(key: str) -> bool:
+    lower = key.lower()
+    if lower in NOT_PERSONAL:
+        return False
+    if lower == "ip" or lower.endswith(("_ip", "ip_address")):
+        return True
+    return any(part in lower for part in PERSONAL_KEYS if part != "ip")
+
+
+def _personal_value(value: str) -> bool:
+    return bool(_EMAIL.search(value) or _PHONE.match(value))
+
+
+def mask_personal(obj: Any, key: str = "") -> tuple[Any, int]:
+    """A copy of ``obj`` with values that look like personal data masked, and how many."""
+    if isinstance(obj, dict):
+        total = 0
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out[k], n = mask_personal(v, str(k))
+            total += n
+        return out, total
+    if isinstance(obj, list):
+        items = [mask_personal(v, key) for v in obj]
+        return [v for v, _ in items], sum(n for _, n in items)
+    if obj is None or isinstance(obj, bool):
+        return obj, 0
+    if isinstance(obj, str | int | float) and (
+        (key and _personal_key(key) and not isinstance(obj, bool))
+        or (isinstance(obj, str) and _personal_value(obj))
+    ):
+        if isinstance(obj, str) and not obj:
+            return obj, 0
+        return f"{MASK} personal data", 1
+    return obj, 0
