@@ -220,7 +220,8 @@ class IntakeRecorder:
                 if entry["outcome"] == "rejected":
                     counts[f"rj|{source}|{entry['reason']}"] += 1
                 last[source] = entry["t"]
-        pipe.xtrim(LOG, minid=f"{int((now - self.age) * 1000)}-0", approximate=True)
+        # Exact: costs only what it removes; approximate would keep whole old nodes.
+        pipe.xtrim(LOG, minid=f"{int((now - self.age) * 1000)}-0", approximate=False)
         count_fields(pipe, counts, now)
         if last:
             pipe.hset(LAST, mapping=last)  # type: ignore[arg-type]
