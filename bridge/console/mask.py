@@ -33,6 +33,9 @@ PERSONAL_KEYS = (
 #: Keys containing a personal-data word that are not personal data.
 NOT_PERSONAL = frozenset({"event", "type", "object", "name_collection", "plan_name", "ip_version"})
 
+#: Objects shown as they are (a call's ``context.library`` names bridge, not a person).
+NOT_PERSONAL_TREES = frozenset({"library"})
+
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 #: An international phone number (a leading +); dates and ids without it are not.
 _PHONE = re.compile(r"^\+[0-9][0-9 ().-]{6,}[0-9]$")
@@ -77,6 +80,9 @@ def mask_personal(obj: Any, key: str = "") -> tuple[Any, int]:
         total = 0
         out: dict[str, Any] = {}
         for k, v in obj.items():
+            if k in NOT_PERSONAL_TREES:
+                out[k] = v
+                continue
             out[k], n = mask_personal(v, str(k))
             total += n
         return out, total

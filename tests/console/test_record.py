@@ -98,12 +98,14 @@ def test_mask_personal_by_key_and_by_value() -> None:
         "api_version": "2024-06-20",
         "amount": 1999,
         "type": "charge.succeeded",
+        "context": {"library": {"name": "bridge", "version": "0.1.0"}},
     }
     masked, count = mask_personal(obj)
     assert count == 6
     assert masked["api_version"] == "2024-06-20"
     assert masked["amount"] == 1999
     assert masked["type"] == "charge.succeeded"
+    assert masked["context"]["library"]["name"] == "bridge"
     assert "ada@example.com" not in orjson.dumps(masked).decode()
 
 
