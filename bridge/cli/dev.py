@@ -28,6 +28,7 @@ import httpx
 from bridge import processes
 from bridge.catalogue import Catalogue, layer_dirs
 from bridge.cli import settings_or_exit
+from bridge.console.dev import DeadLetterTail, console_env
 from bridge.errors import ConfigError
 from bridge.redis_server import RedisServer, free_port
 
@@ -134,6 +135,7 @@ def dev(port: int | None, data_dir: Path) -> None:
             raise click.ClickException("\n".join(lines)) from None
         secrets = missing_secrets(catalogue, env)
         env.update(secrets)
+        console_url = console_env(env, f"http://127.0.0.1:{port}")
 
         collector_line = ""
         if settings.segment_write_key is None:
@@ -172,6 +174,7 @@ def dev(port: int | None, data_dir: Path) -> None:
         click.echo(f"  webhooks      {web_url}/webhooks/<source>  (sources: {', '.join(sources)})")
         click.echo(collector_line)
         click.echo(f"  redis         {redis.url} (data in {redis.data_dir})")
+        click.echo(f"  console       {console_url}  (opens logged in)")
         for var, value in secrets.items():
             click.echo(f"  secret        {var}={value} (development value)")
         for source in catalogue:
@@ -194,7 +197,15 @@ def dev(port: int | None, data_dir: Path) -> None:
         click.echo("Ctrl-C stops everything.", err=True)
         sys.stdout.flush()
 
+        from redis import Redis
+
+        tail = DeadLetterTail(Redis.from_url(redis.url), web_url)
+        ticks = 0
         while not stopping:
+            ticks += 1
+            if ticks % 5 == 0:  # every second: dead letters with their reason, here too
+                for line in tail.poll():
+                    click.echo(line)
             for child in (web, worker):
                 if child.process.poll() is not None:
                     click.echo(

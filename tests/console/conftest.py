@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from bridge.intake import create_app
 from bridge.settings import Settings
 from tests.intake.conftest import LogLines, base_env
+from tests.processes import ROOT
 
 TOKEN = "console-test-token-4f1c"
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+#: The shop mapping's secret (tests/delivery/mappings/shop.yaml).
+SHOP_SECRET = "whsec_delivery_tests_only"
+#: Playwright's waits, in ms: generous for a shared 2-core machine; never a timing claim.
+WAIT = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: ./scripts/test installs Debian's chromium")
+    with sync_playwright() as p:
+        # --no-sandbox: CI containers run as root, where chromium's sandbox cannot start.
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def csrf_of(html: str) -> str:

@@ -6,45 +6,21 @@ Screenshots of every page land in test-artifacts/console/ (look at them).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from redis import Redis
 
 from bridge.collector import Collector
 from bridge.delivery.deadletter import DeadLetters
-from tests.console.conftest import TOKEN
+from tests.console.conftest import ARTIFACTS, SHOP_SECRET, TOKEN, WAIT, shot
 from tests.delivery import support
-from tests.processes import ROOT, gunicorn, wait_until
+from tests.processes import gunicorn, wait_until
 from tests.signing import STRIPE_SECRET, stripe_headers
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts" / "console"
-#: The shop mapping's secret (tests/delivery/mappings/shop.yaml).
-SHOP_SECRET = "whsec_delivery_tests_only"
-#: Playwright's waits, in ms: generous for a shared 2-core machine; never a timing claim.
-WAIT = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: ./scripts/test installs Debian's chromium")
-    with sync_playwright() as p:
-        # --no-sandbox: CI containers run as root, where chromium's sandbox cannot start.
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def post(url: str, body: bytes, secret: str = SHOP_SECRET, source: str = "shop") -> int:
