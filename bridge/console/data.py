@@ -10,7 +10,7 @@ import orjson
 from redis import Redis
 from rq import Worker
 
-from bridge import keys
+from bridge import keys, metrics
 from bridge.console import record
 from bridge.delivery.deadletter import DeadLetter, DeadLetters
 
@@ -203,6 +203,15 @@ def overview(redis: Redis, sources: list[dict[str, Any]]) -> dict[str, Any]:
         )
     since = redis.get(keys.OUTBOX_SINCE)
     collector = {_s(k): _s(v) for k, v in redis.hgetall(record.COLLECTOR).items()}
+    # The collector's answers since the metrics began: accepted batches, failed attempts.
+    answers: dict[str, int] = {}
+    sent = redis.hget(keys.METRICS, metrics.BATCHES_SENT.field())
+    if sent:
+        answers["accepted"] = int(sent)
+    prefix = metrics.BATCHES_FAILED.name + "|"
+    for f, v in redis.hscan_iter(keys.METRICS, match=f"{prefix}*", count=500):
+        labels = dict(p.split("=", 1) for p in _s(f)[len(prefix) :].split(",") if "=" in p)
+        answers[f"{labels.get('outcome', '?')}: {labels.get('reason', '?')}"] = int(v)
     workers = []
     for w in Worker.all(connection=redis):
         beat = w.last_heartbeat
@@ -231,6 +240,7 @@ def overview(redis: Redis, sources: list[dict[str, Any]]) -> dict[str, Any]:
         "dead_letters": int(redis.zcard(keys.DLQ_INDEX)),
         "workers": workers,
         "collector": collector,
+        "answers": answers,
         "collector_at": fmt_time(float(collector["at"])) if collector.get("at") else "—",
         "series": series,
     }

@@ -12,7 +12,7 @@ Layout (everything under ``bridge:console:``)::
     ev:<src>:<id>  string  what an event became: its calls, or its dead letter
     call:<msgid>   string  a call's delivery state (waiting, sent, retrying, dead)
     details        list    the ev:/call: keys in the order written; past
-                           8 x BRIDGE_CONSOLE_RETENTION the oldest are deleted
+                           4 x BRIDGE_CONSOLE_RETENTION the oldest are deleted
     collector      hash    the collector's last answer
 
 Every detail key also expires after BRIDGE_CONSOLE_RETENTION_AGE, so memory is bounded
@@ -58,7 +58,7 @@ COLLECTOR = f"{PREFIX}collector"
 #: Longest payload kept per webhook (bytes); longer ones are cut and marked.
 MAX_BODY = 64 * 1024
 #: Detail keys kept per log entry allowed (an event has a few calls on average).
-DETAILS_PER_ENTRY = 8
+DETAILS_PER_ENTRY = 4
 #: Entries buffered before a write in the request itself; below it the thread writes.
 FLUSH_AT = 64
 #: Seconds between two background writes of the buffer.

@@ -111,12 +111,13 @@ def test_mask_personal_by_key_and_by_value() -> None:
 
 def test_detail_keys_are_capped_by_count_and_expire(redis: Redis, redis_url: str) -> None:
     details = record.Details(redis, settings(redis_url, BRIDGE_CONSOLE_RETENTION="10"))
-    cap = 10 * record.DETAILS_PER_ENTRY  # 80
+    cap = 40  # 10 entries x DETAILS_PER_ENTRY (4)
+    assert record.DETAILS_PER_ENTRY == 4
     details.write([(record.call_key(f"m{n}"), b"{}") for n in range(100)])
     assert redis.llen(record.DETAILS) == cap
     assert not redis.exists(record.call_key("m0"))
-    assert not redis.exists(record.call_key("m19"))
-    assert redis.exists(record.call_key("m20"))
+    assert not redis.exists(record.call_key("m59"))
+    assert redis.exists(record.call_key("m60"))
     assert 0 < redis.ttl(record.call_key("m99")) <= 86400
 
 
@@ -148,3 +149,40 @@ def test_a_chunk_handed_back_is_not_recorded(redis: Redis, redis_url: str) -> No
     assert not redis.exists(record.event_key("shop", "evt_2"))
     recorder.commit([], done=True)  # nothing left over from the handed-back chunk
     assert not redis.exists(record.event_key("shop", "evt_2"))
+
+
+def test_retries_and_refusals_are_recorded_per_call(redis: Redis, redis_url: str) -> None:
+    recorder = record.DeliveryRecorder(redis, settings(redis_url))
+    call = {"type": "track", "messageId": "m-retry"}
+    payload = orjson.dumps([call])
+    recorder.on_flush(
+        FlushEvent(
+            "err",
+            batch_id="b2",
+            calls=1,
+            attempt=3,
+            error="503 busy",
+            reason="server_error",
+            outcome="retry",
+            retry_in=4.0,
+            payload=payload,
+        )
+    )
+    state = orjson.loads(redis.get(record.call_key("m-retry")) or b"null")
+    assert (state["state"], state["attempt"], state["retry_in"]) == ("retrying", 3, 4.0)
+    assert state["answer"] == "503 busy"
+    recorder.on_flush(
+        FlushEvent(
+            "err",
+            batch_id="b2",
+            calls=1,
+            attempt=4,
+            error="400 invalid",
+            reason="bad_request",
+            outcome="dead_letter",
+            payload=payload,
+        )
+    )
+    state = orjson.loads(redis.get(record.call_key("m-retry")) or b"null")
+    assert (state["state"], state["answer"]) == ("dead", "400 invalid")
+    assert redis.hget(record.COLLECTOR, "error") == b"400 invalid"
