@@ -29,6 +29,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,11 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
             )
         )
     intake.flush()
+    # Capped keys are UNLINKed: wait until Redis's background thread has freed them.
+    for _ in range(200):
+        if not int(redis.info("memory").get("lazyfree_pending_objects", 0)):
+            break
+        time.sleep(0.05)
     after = int(redis.info("memory")["used_memory"])
     return (after - before) / events
 

@@ -160,6 +160,11 @@ def run_scenarios(
 
     # 9. The overview and the playground.
     page.goto(f"{url}/console/")
+    # Keyboard: the first Tab reaches the skip link, which moves focus past the header.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Overview"
     shop = page.locator("tr", has=page.locator("th", has_text="shop"))
     expect(shop).to_contain_text("4 / 4")  # accepted this hour / this day
     expect(page.locator("svg.chart")).to_be_visible()
