@@ -160,15 +160,15 @@ def run_scenarios(
 
     # 9. The overview and the playground.
     page.goto(f"{url}/console/")
+    shop = page.locator("tr", has=page.locator("th", has_text="shop"))
+    expect(shop).to_contain_text("4 / 4")  # accepted this hour / this day
+    expect(page.locator("svg.chart")).to_be_visible()
+    shot(page, "7-overview")
     # Keyboard: the first Tab reaches the skip link, which moves focus past the header.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Overview"
-    shop = page.locator("tr", has=page.locator("th", has_text="shop"))
-    expect(shop).to_contain_text("4 / 4")  # accepted this hour / this day
-    expect(page.locator("svg.chart")).to_be_visible()
-    shot(page, "7-overview")
     page.goto(f"{url}/console/playground")
     page.get_by_label("Source").select_option("shop")
     page.get_by_label("Payload (JSON)").fill(support.order_body(9).decode())
