@@ -45,21 +45,22 @@ class Entry:
     @classmethod
     def from_stream(cls, entry_id: Any, raw: Any) -> Entry:
         f = {_s(k): v for k, v in (raw or {}).items()}
-        headers_raw = f.get("headers")
+        meta: dict[str, Any] = orjson.loads(f["m"]) if f.get("m") else {}
+        headers = f.get("h")
         return cls(
             id=_s(entry_id),
-            kind=_s(f.get("kind", b"webhook")),
-            t=float(_s(f.get("t", b"0"))),
-            source=_s(f.get("source", b"")),
-            type=_s(f.get("type", b"")),
-            event_id=_s(f.get("eid", b"")),
-            outcome=_s(f.get("outcome", b"")),
-            reason=_s(f.get("reason", b"")),
-            status=_s(f.get("status", b"")),
-            ms=_s(f.get("ms", b"")),
-            headers=orjson.loads(headers_raw) if headers_raw else {},
-            body=f.get("body") or b"",
-            truncated=bool(f.get("truncated")),
+            kind=str(meta.get("kind", "webhook")),
+            t=float(meta.get("t", 0)),
+            source=str(meta.get("source", "")),
+            type=str(meta.get("type", "")),
+            event_id=str(meta.get("eid", "")),
+            outcome=str(meta.get("outcome", "")),
+            reason=str(meta.get("reason", "")),
+            status=str(meta.get("status", "")),
+            ms=str(meta.get("ms", "")),
+            headers=orjson.loads(headers) if headers else {},
+            body=f.get("b") or b"",
+            truncated=bool(meta.get("truncated")),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -256,9 +257,9 @@ def dead_letters(redis: Redis, limit: int = 500) -> list[DeadLetter]:
 
 def action(redis: Redis, settings_age: int, maxlen: int, what: str, detail: str) -> None:
     """Put an operator's action in the event log (replays and drops show up there)."""
-    entry_fields = {
+    meta = {
         "kind": "action",
-        "t": repr(time.time()),
+        "t": time.time(),
         "source": "console",
         "type": what,
         "eid": "",
@@ -267,4 +268,5 @@ def action(redis: Redis, settings_age: int, maxlen: int, what: str, detail: str)
         "status": "",
         "ms": "",
     }
+    entry_fields = {"m": orjson.dumps(meta), "h": b"{}", "b": b""}
     redis.xadd(record.LOG, entry_fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
