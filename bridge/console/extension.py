@@ -87,6 +87,6 @@ def _record(recorder: IntakeRecorder, response: Response) -> None:
         reason="" if ok else str(answer.get("reason", "")),
         status=response.status_code,
         ms=ms,
-        headers=dict(request.headers),
+        environ=request.environ,
         body=g.get("webhook_body") or b"",
     )

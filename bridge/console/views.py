@@ -22,6 +22,7 @@ import orjson
 from flask import (
     Blueprint,
     Flask,
+    Request,
     Response,
     abort,
     current_app,
@@ -32,6 +33,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.wrappers import Response as BaseResponse
 
 from bridge.console import data
@@ -73,11 +75,22 @@ def _derive(token: str, purpose: bytes) -> str:
     return hmac.new(token.encode(), purpose, hashlib.sha256).hexdigest()
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Sessions on ``/console`` only: a webhook must not pay for opening and signing a
+    cookie session (measured: ~100 µs of CPU per request)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith(bp.url_prefix or "/console"):
+            return None  # Flask then uses a null session: nothing is read or written
+        return super().open_session(app, request)
+
+
 def configure(app: Flask, settings: Settings) -> None:
     """Session settings of an app that serves the console (secret derived from the token:
     every worker process agrees, and a new token ends every session)."""
     assert settings.console_token is not None
     token = settings.console_token.get_secret_value()
+    app.session_interface = ConsoleSessions()
     app.secret_key = _derive(token, b"bridge-console-cookie-key")
     app.config.update(
         SESSION_COOKIE_NAME="bridge_console",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import orjson
+import pytest
 from redis import Redis
 
 from bridge.console import record
@@ -187,3 +188,45 @@ def test_retries_and_refusals_are_recorded_per_call(redis: Redis, redis_url: str
     state = orjson.loads(redis.get(record.call_key("m-retry")) or b"null")
     assert (state["state"], state["answer"]) == ("dead", "400 invalid")
     assert redis.hget(record.COLLECTOR, "error") == b"400 invalid"
+
+
+def test_headers_from_a_wsgi_environ_are_named_and_masked() -> None:
+    from bridge.console.mask import environ_headers
+
+    environ = {
+        "HTTP_STRIPE_SIGNATURE": "t=1,v1=abc",
+        "HTTP_USER_AGENT": "Stripe/1.0",
+        "HTTP_X_API_KEY": "k-123",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "12",
+        "REQUEST_METHOD": "POST",
+        "wsgi.input": object(),
+    }
+    assert environ_headers(environ) == {
+        "Stripe-Signature": "•••• (10 chars, masked)",
+        "User-Agent": "Stripe/1.0",
+        "X-Api-Key": "•••• (5 chars, masked)",
+        "Content-Type": "application/json",
+        "Content-Length": "12",
+    }
+
+
+def test_a_lone_webhook_is_written_without_further_requests(redis: Redis, redis_url: str) -> None:
+    from tests.processes import wait_until
+
+    recorder = record.IntakeRecorder(redis, settings(redis_url))
+    webhook(recorder, 1)
+    assert redis.xlen(record.LOG) == 0  # buffered: the request did not wait for Redis
+    wait_until(lambda: redis.xlen(record.LOG) == 1, timeout=10, what="the timer's write")
+
+
+def test_a_full_buffer_is_written_by_the_request_that_fills_it(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(record, "FLUSH_EVERY", 600.0)  # only the count triggers here
+    recorder = record.IntakeRecorder(redis, settings(redis_url))
+    for n in range(record.FLUSH_AT - 1):
+        webhook(recorder, n)
+    assert not redis.exists(record.LOG)
+    webhook(recorder, 99)
+    assert redis.xlen(record.LOG) == record.FLUSH_AT
