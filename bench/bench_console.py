@@ -10,7 +10,10 @@ One command, from the repository root::
    for bodies of the intake bench's size (~3 KB) and a small one, and reports
    ``used_memory`` growth per event; then the same with the log capped at
    ``--retention`` entries, showing the cap holds.
-2. **Intake.** Two gunicorns side by side with the same settings (``bench_intake.py``'s
+2. **CPU per webhook.** The real app in one process (Flask's test client, no network
+   load generator), recording off and on alternately: median CPU microseconds per
+   webhook; steadier than req/s on a shared machine.
+3. **Intake.** Two gunicorns side by side with the same settings (``bench_intake.py``'s
    helpers, wrk and its request files): ``bridge`` and ``bridge+console``
    (BRIDGE_CONSOLE_TOKEN set, so every webhook is recorded). Rounds alternate the
    order; the ratio console/plain is taken within each round and its median reported.
@@ -118,6 +121,95 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
     return (after - before) / events
 
 
+def recorder_cpu(redis: Redis, redis_url: str, events: int) -> float:
+    """CPU microseconds per webhook of the recording alone: what the request adds
+    (``IntakeRecorder.webhook`` from a WSGI environ) plus its share of the writes."""
+    redis.flushdb()
+    settings = Settings.from_env({"REDIS_URL": redis_url, "BRIDGE_CONSOLE_TOKEN": "bench"})
+    recorder = record.IntakeRecorder(redis, settings)
+    body = bi.body_template(3072).encode()
+    environ = {
+        "HTTP_HOST": "bridge.example.com",
+        "HTTP_USER_AGENT": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "CONTENT_TYPE": "application/json; charset=utf-8",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_STRIPE_SIGNATURE": "t=1700000000,v1=" + "0" * 64,
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/webhooks/stripe",
+    }
+    started = time.process_time()
+    for i in range(events):
+        recorder.webhook(
+            source="stripe",
+            event_id=f"evt_{i:024d}",
+            event_type="checkout.session.completed",
+            outcome="accepted",
+            reason="",
+            status=200,
+            ms=0.4,
+            body=body,
+            environ=environ,
+        )
+    recorder.flush()
+    return (time.process_time() - started) / events * 1e6
+
+
+def inprocess_cpu(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """CPU microseconds per webhook of the real app (Flask test client, one process),
+    recording off and on, alternating; less sensitive to a busy machine than req/s."""
+    import io
+
+    from bridge.intake import create_app
+    from bridge.providers.stripe import signature_header
+
+    server = RedisServer(work / "cpu").start()
+    per: dict[str, list[float]] = {"bridge": [], "bridge+console": []}
+    try:
+        template = bi.body_template(3072)
+        base = {
+            **bi.mapping_secrets_env(),
+            "REDIS_URL": server.url,
+            "STRIPE_WEBHOOK_SECRET": bi.SECRET,
+            "BRIDGE_MAPPINGS_DIR": str(REPO / "mappings"),
+            "BRIDGE_LOG_LEVEL": "warning",
+            "BRIDGE_LOG_FORMAT": "json",
+        }
+        envs = {"bridge": base, "bridge+console": {**base, "BRIDGE_CONSOLE_TOKEN": "bench"}}
+        n = 2000
+        for rnd in range(args.rounds + 1):  # round 0 warms up and is not counted
+            names = list(envs) if rnd % 2 else list(envs)[::-1]
+            for name in names:
+                Redis.from_url(server.url).flushdb()
+                app = create_app(Settings.from_env(envs[name]), log_stream=io.StringIO())
+                client = app.test_client()
+                now = int(time.time())
+                requests = []
+                for i in range(n):
+                    body = template.replace(bi.ID_PLACEHOLDER, f"evt_{rnd}_{i:06d}").encode()
+                    requests.append((body, signature_header(body, bi.SECRET, now)))
+                started = time.process_time()
+                for body, sig in requests:
+                    client.post(
+                        bi.PATH,
+                        data=body,
+                        headers={"Stripe-Signature": sig, "Content-Type": "application/json"},
+                    )
+                cpu = (time.process_time() - started) / n * 1e6
+                if rnd:
+                    per[name].append(cpu)
+                    print(
+                        f"in-process round {rnd} {name:<15} {cpu:6.0f} us CPU/webhook", flush=True
+                    )
+    finally:
+        server.stop()
+    medians = {k: statistics.median(v) for k, v in per.items()}
+    return {
+        "rounds": per,
+        "median_us": medians,
+        "ratio": medians["bridge+console"] / medians["bridge"],
+    }
+
+
 def intake_rounds(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     server = RedisServer(work / "redis").start()
     procs = []
@@ -209,13 +301,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             mem["capped_total_mb"] = round(capped * args.events / 1e6, 2)
             mem["capped_log_entries"] = int(redis.xlen(record.LOG))
             mem["body_bytes"] = len(big)
+            result["recorder_cpu_us"] = recorder_cpu(redis, server.url, args.events)
         finally:
             server.stop()
         result["memory"] = mem
         print(
+            f"recording CPU per webhook (recorder alone): {result['recorder_cpu_us']:.1f} us",
+            flush=True,
+        )
+        print(
             f"memory per event: 3 KB body {mem['body_3k_per_event']:.0f} B, small body "
             f"{mem['body_small_per_event']:.0f} B; capped at {args.retention}: "
             f"{mem['capped_log_entries']} log entries, {mem['capped_total_mb']} MB total",
+            flush=True,
+        )
+        cpu = inprocess_cpu(args, work)
+        result["inprocess_cpu"] = cpu
+        print(
+            f"in-process CPU per webhook: off {cpu['median_us']['bridge']:.0f} us, on "
+            f"{cpu['median_us']['bridge+console']:.0f} us ({cpu['ratio']:.3f}x)",
             flush=True,
         )
         if not args.skip_intake:
