@@ -9,14 +9,18 @@ the pages at ``/console``. Workers record what events became through the same mo
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+import orjson
+from flask import Flask
 
 from bridge.console.record import IntakeRecorder, recording
+from bridge.log import get_logger
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from redis import Redis
 
     from bridge.catalogue import Catalogue
@@ -24,8 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ConsoleState", "init_app"]
 
-#: The endpoint whose requests are recorded.
-WEBHOOK_ENDPOINT = "webhooks.receive"
+#: Requests under this path are recorded.
+PATH_PREFIX = "/webhooks/"
+
+log = get_logger("bridge.console")
 
 
 @dataclass
@@ -45,16 +51,8 @@ def init_app(app: Flask, settings: Settings, redis: Redis, catalogue: Catalogue)
     recorder = IntakeRecorder(redis, settings)
     app.extensions["bridge.console"] = ConsoleState(settings, redis, catalogue, recorder)
 
-    @app.before_request
-    def _start_clock() -> None:
-        if request.endpoint == WEBHOOK_ENDPOINT:
-            g.console_started = time.perf_counter()
-
-    @app.after_request
-    def _record_webhook(response: Response) -> Response:
-        if request.endpoint == WEBHOOK_ENDPOINT:
-            _record(recorder, response)
-        return response
+    # A WSGI middleware, not Flask hooks: it costs a webhook only what recording needs.
+    app.wsgi_app = RecordWebhooks(app.wsgi_app, recorder)  # type: ignore[method-assign]
 
     if settings.console_port is None:
         from bridge.console.views import bp, configure
@@ -63,30 +61,66 @@ def init_app(app: Flask, settings: Settings, redis: Redis, catalogue: Catalogue)
         app.register_blueprint(bp)
 
 
-def _record(recorder: IntakeRecorder, response: Response) -> None:
-    import orjson
+class RecordWebhooks:
+    """Records each ``POST /webhooks/<source>`` in the console's log: the facts the view
+    left in the WSGI environ (``bridge.webhook``: source, event id and type;
+    ``bridge.webhook_body``: the raw body), the answer's status and JSON body, and the
+    time to answer. Recording never changes the answer and never fails it."""
 
-    started = g.get("console_started")
-    ms = round((time.perf_counter() - started) * 1000, 3) if started else 0.0
-    try:
-        answer = orjson.loads(response.get_data())
-    except orjson.JSONDecodeError:
-        answer = {}
-    if not isinstance(answer, dict):
-        answer = {}
-    fields = g.get("webhook") or {}
-    ok = response.status_code == 200
-    outcome = str(answer.get("status")) if ok else "rejected"
-    if response.status_code == 503:
-        outcome = "unavailable"
-    recorder.webhook(
-        source=str(fields.get("source") or (request.view_args or {}).get("source", "")),
-        event_id=fields.get("event_id"),
-        event_type=fields.get("event_type"),
-        outcome=outcome,
-        reason="" if ok else str(answer.get("reason", "")),
-        status=response.status_code,
-        ms=ms,
-        environ=request.environ,
-        body=g.get("webhook_body") or b"",
-    )
+    def __init__(self, app: WSGIApplication, recorder: IntakeRecorder) -> None:
+        self.app = app
+        self.recorder = recorder
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not environ.get("PATH_INFO", "").startswith(PATH_PREFIX):
+            return self.app(environ, start_response)
+        started = time.perf_counter()
+        statuses: list[str] = []
+
+        def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, capture)
+        try:
+            answer = b"".join(result)  # a small JSON answer
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        try:
+            self._record(environ, statuses[-1] if statuses else "500", answer, started)
+        except Exception:
+            log.exception("console_record_failed")
+        return [answer]
+
+    def _record(
+        self, environ: WSGIEnvironment, status_line: str, answer: bytes, started: float
+    ) -> None:
+        ms = round((time.perf_counter() - started) * 1000, 3)
+        status = int(status_line[:3])
+        try:
+            parsed = orjson.loads(answer)
+        except orjson.JSONDecodeError:
+            parsed = None
+        body = parsed if isinstance(parsed, dict) else {}
+        fields = environ.get("bridge.webhook") or {}
+        ok = status == 200
+        if ok:
+            outcome = str(body.get("status"))
+        elif status == 503:
+            outcome = "unavailable"
+        else:
+            outcome = "rejected"
+        source = fields.get("source") or environ.get("PATH_INFO", "")[len(PATH_PREFIX) :]
+        self.recorder.webhook(
+            source=str(source),
+            event_id=fields.get("event_id"),
+            event_type=fields.get("event_type"),
+            outcome=outcome,
+            reason="" if ok else str(body.get("reason", "")),
+            status=status,
+            ms=ms,
+            body=environ.get("bridge.webhook_body") or b"",
+            environ=environ,
+        )

@@ -15,20 +15,37 @@ from typing import Any
 SECRET_HEADER_PARTS = ("signature", "authorization", "cookie", "token", "secret", "api-key")
 
 
+#: environ key -> (header name, masked?) or None (not a header); bounded, since
+#: header names are chosen by whoever sends the request.
+_NAMES: dict[str, tuple[str, bool] | None] = {}
+_NAMES_MAX = 512
+
+
+def _header_name(key: str) -> tuple[str, bool] | None:
+    if key.startswith("HTTP_"):
+        name = key[5:].replace("_", "-").title()
+    elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        name = key.replace("_", "-").title()
+    else:
+        return None
+    return name, bool(_SECRET_HEADER.search(name))
+
+
 def environ_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     """A WSGI environ's request headers, masked, in one pass (cheaper than building
     Werkzeug's header view first: this runs on every webhook)."""
-    search = _SECRET_HEADER.search
     out: dict[str, str] = {}
+    names = _NAMES
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:]
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            name = key
-        else:
-            continue
-        name = name.replace("_", "-").title()
-        out[name] = mask_value(value) if search(name) else value
+        try:
+            known = names[key]
+        except KeyError:
+            known = _header_name(key)
+            if len(names) < _NAMES_MAX:
+                names[key] = known
+        if known is not None:
+            name, secret = known
+            out[name] = mask_value(value) if secret else value
     return out
 
 

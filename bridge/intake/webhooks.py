@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import cast
 
 import orjson
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge import metrics
@@ -65,7 +65,7 @@ def receive(source: str) -> tuple[Response, int]:
     started = time.perf_counter()
     entry = state.catalogue.get(source)
     fields: dict[str, object] = {"source": source}
-    g.webhook = fields  # the console's log reads it (bridge/console/extension.py)
+    request.environ["bridge.webhook"] = fields  # the console's log (bridge/console)
     try:
         if entry is None:
             fields["source"] = UNKNOWN_SOURCE_LABEL
@@ -74,7 +74,7 @@ def receive(source: str) -> tuple[Response, int]:
             raise SourceOff(f"source {source!r} is off: {entry.reason}")
         mapping = entry.mapping
         body = _read_body(state.settings.max_body_bytes)
-        g.webhook_body = body
+        request.environ["bridge.webhook_body"] = body
         event = entry.provider.verify(
             body,
             # Werkzeug's Headers: a case-insensitive read-only mapping of str to str.
