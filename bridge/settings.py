@@ -298,6 +298,57 @@ class Settings(BaseModel):
         json_schema_extra=_shown("`300`"),
     )
 
+    # --- operator console (bridge.console; off unless BRIDGE_CONSOLE_TOKEN is set) ----
+    #: BRIDGE_CONSOLE_TOKEN: the operator's login token; also turns event recording on.
+    console_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("BRIDGE_CONSOLE_TOKEN"),
+        description=(
+            "turns the operator console on (`/console`) and is its login token; "
+            "also turns on recording webhooks for it. Use a long random value"
+        ),
+        json_schema_extra=_shown("none (console off, nothing recorded)"),
+    )
+    #: BRIDGE_CONSOLE_PORT: serve the console on this port (``bridge console``), not on PORT.
+    console_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        validation_alias=_env("BRIDGE_CONSOLE_PORT"),
+        description=(
+            "serve the console on this port with `bridge console` instead of on "
+            "`PORT` (the web process still records)"
+        ),
+        json_schema_extra=_shown("none (on the web port)"),
+    )
+    #: BRIDGE_CONSOLE_RETENTION / _AGE: webhooks the event log keeps, and for how long (s).
+    console_retention: int = Field(
+        10000,
+        ge=10,
+        le=1_000_000,
+        validation_alias=_env("BRIDGE_CONSOLE_RETENTION"),
+        description="webhooks the console's event log keeps (older ones are trimmed)",
+        json_schema_extra=_shown("`10000`"),
+    )
+    console_retention_age: int = Field(
+        86400,
+        ge=60,
+        le=30 * 86400,
+        validation_alias=_env("BRIDGE_CONSOLE_RETENTION_AGE"),
+        description="seconds the console keeps a webhook and what it became",
+        json_schema_extra=_shown("`86400` (1 day)"),
+    )
+    #: BRIDGE_CONSOLE_SECURE_COOKIE: the session cookie is ``Secure`` (off in ``bridge dev``).
+    console_secure_cookie: bool = Field(
+        True,
+        validation_alias=_env("BRIDGE_CONSOLE_SECURE_COOKIE"),
+        description=(
+            "the console's session cookie is `Secure` (HTTPS only); `bridge dev` "
+            "turns it off for `http://127.0.0.1`"
+        ),
+        json_schema_extra=_shown("`true`"),
+    )
+
     # The environment the settings were read from; mapping files interpolate
     # ``${VAR}`` against it so that nothing else needs to touch os.environ.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

@@ -27,6 +27,7 @@ COMMANDS = {
     "backfill": "bridge.cli.backfill:backfill",
     "reconcile": "bridge.cli.reconcile:reconcile",
     "settings": "bridge.cli.settings:settings",
+    "console": "bridge.cli.console:console",
 }
 
 

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from bridge import processes
 from bridge.catalogue import Catalogue, layer_dirs
 from bridge.cli import mappings_dir_or_exit, settings_or_exit
+from bridge.console.dev import console_env
 from bridge.delivery.deadletter import DeadLetters
 from bridge.errors import ConfigError
 from bridge.redis_server import RedisServer, free_port
@@ -82,10 +83,12 @@ class DeadLetterWatch:
     """Prints each new dead-letter entry with its reason (the worker's log only counts
     them), and the command that shows it in full."""
 
-    def __init__(self, redis_url: str, show_command: str) -> None:
+    def __init__(self, redis_url: str, show_command: str, console_url: str = "") -> None:
         self.redis = Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
         self.store = DeadLetters(self.redis)
         self.show_command = show_command
+        #: Web URL serving the console (empty: no console link is printed).
+        self.console_url = console_url
         self.seen: set[str] = set()
 
     def skip_existing(self) -> int:
@@ -112,7 +115,12 @@ class DeadLetterWatch:
                 click.echo(
                     click.style(f"dead letter {entry_id}", fg="red", bold=True)
                     + f" ({what}): {entry.reason}\n"
-                    + f"  see it with: {self.show_command} {entry_id}",
+                    + f"  see it with: {self.show_command} {entry_id}"
+                    + (
+                        f"\n  or open it: {self.console_url}/console/dead-letters/{entry_id}"
+                        if self.console_url
+                        else ""
+                    ),
                     err=True,
                 )
         except RedisError:
@@ -224,6 +232,7 @@ def dev(port: int | None, data_dir: Path) -> None:
             raise click.ClickException("\n".join(lines)) from None
         secrets = missing_secrets(catalogue, env)
         env.update(secrets)
+        console_url = console_env(env, f"http://127.0.0.1:{port}")
 
         collector_line = ""
         if settings.segment_write_key is None:
@@ -266,13 +275,14 @@ def dev(port: int | None, data_dir: Path) -> None:
             else f"{shlex.quote(sys.executable)} -m bridge"
         )
         dlq = f"REDIS_URL={redis.url} {bridge_bin} dlq"
-        watch = DeadLetterWatch(redis.url, f"{dlq} show")
+        watch = DeadLetterWatch(redis.url, f"{dlq} show", web_url)
         stack.callback(watch.close)
         click.echo("")
         click.echo("bridge dev is running")
         click.echo(f"  webhooks      {web_url}/webhooks/<source>  (sources: {', '.join(sources)})")
         click.echo(collector_line)
         click.echo(f"  redis         {redis.url} (data in {redis.data_dir})")
+        click.echo(f"  console       {console_url}  (opens logged in)")
         for var, value in secrets.items():
             click.echo(f"  secret        {var}={value} (development value)")
         for source in catalogue:

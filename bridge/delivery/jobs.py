@@ -85,6 +85,8 @@ def map_events(
             reason = f"mapping_crash: {type(exc).__name__}: {exc}"
             dead.append(deadletter.event_entry(raw, reason, env.source, env.id))
             continue
+        if runtime.console is not None:
+            runtime.console.mapped(env, calls)
         items.extend(ok)
         mapped[env.source] += 1
         if too_large:
@@ -190,13 +192,15 @@ def _drain(runtime: Runtime, budget: float | None) -> dict[str, Any]:
             break
         try:
             items, dead = map_claim(runtime, claim, mapped)
-            runtime.inbox.complete(claim, items, dead)
+            done = runtime.inbox.complete(claim, items, dead)
         except BaseException:
             # Hand back now (the lease would do it later); if Redis is what failed, the
             # original error is the one to report.
             with contextlib.suppress(RedisError):
                 runtime.inbox.release(claim)
             raise
+        if runtime.console is not None:  # what the chunk became, for the operator console
+            runtime.console.commit(dead, done)
         events += len(claim.events)
         calls += len(items)
         dead_count += len(dead)

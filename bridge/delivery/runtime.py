@@ -12,6 +12,7 @@ from functools import cached_property
 from redis import Redis
 
 from bridge.connections import redis_from_settings
+from bridge.console.record import DeliveryRecorder
 from bridge.delivery.deadletter import DeadLetters
 from bridge.delivery.flusher import Flusher
 from bridge.delivery.inbox import Inbox
@@ -35,6 +36,11 @@ class Runtime:
         self.inbox = Inbox(self.redis)
         self.outbox = Outbox(self.redis)
         self.dead_letters = DeadLetters(self.redis)
+        # The operator console's record of what events became (None: console off).
+        self.console = DeliveryRecorder.for_settings(self.redis, settings)
+        if self.console is not None:
+            self.observers.on("flushed", self.console.on_flush)
+            self.observers.on("err", self.console.on_flush)
 
     @cached_property
     def mapper(self) -> Mapper:

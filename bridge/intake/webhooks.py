@@ -82,6 +82,7 @@ def receive(source: str) -> tuple[Response, int]:
     started = time.perf_counter()
     entry = state.catalogue.get(source)
     fields: dict[str, object] = {"source": source}
+    request.environ["bridge.webhook"] = fields  # the console's log (bridge/console)
     try:
         if entry is None:
             fields["source"] = UNKNOWN_SOURCE_LABEL
@@ -90,6 +91,7 @@ def receive(source: str) -> tuple[Response, int]:
             raise SourceOff(f"source {source!r} is off: {entry.reason}")
         mapping = entry.mapping
         body = _read_body(state.settings.max_body_bytes)
+        request.environ["bridge.webhook_body"] = body
         event = verify_closed(
             entry.provider,
             body,

@@ -1,0 +1,232 @@
+"""What intake and workers record for the console: bounded by count and by age."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+from redis import Redis
+
+from bridge.console import record
+from bridge.console.mask import mask_headers, mask_personal
+from bridge.delivery.observers import FlushEvent
+from bridge.envelope import Envelope
+from bridge.settings import Settings
+
+
+def settings(redis_url: str, **extra: str) -> Settings:
+    return Settings.from_env({"REDIS_URL": redis_url, "BRIDGE_CONSOLE_TOKEN": "t", **extra})
+
+
+def webhook(recorder: record.IntakeRecorder, n: int) -> None:
+    recorder.webhook(
+        source="stripe",
+        event_id=f"evt_{n}",
+        event_type="charge.succeeded",
+        outcome="accepted",
+        reason="",
+        status=200,
+        ms=0.5,
+        headers={"Stripe-Signature": "t=1,v1=abc", "Content-Type": "application/json"},
+        body=b'{"id":"evt_%d"}' % n,
+    )
+
+
+def test_the_log_is_capped_by_count(redis: Redis, redis_url: str) -> None:
+    recorder = record.IntakeRecorder(redis, settings(redis_url, BRIDGE_CONSOLE_RETENTION="10"))
+    for n in range(1000):
+        webhook(recorder, n)
+    recorder.flush()
+    # Approximate trimming removes whole stream nodes (stream-node-max-entries: 100).
+    assert 10 <= redis.xlen(record.LOG) <= 10 + 100
+    newest = redis.xrevrange(record.LOG, count=1)[0][1]
+    assert orjson.loads(newest[b"m"])["eid"] == "evt_999"
+
+
+def test_the_log_is_trimmed_by_age(redis: Redis, redis_url: str) -> None:
+    recorder = record.IntakeRecorder(
+        redis, settings(redis_url, BRIDGE_CONSOLE_RETENTION_AGE="3600")
+    )
+    two_hours_ago = int((time.time() - 7200) * 1000)
+    for n in range(3):
+        meta = orjson.dumps({"kind": "webhook", "eid": f"old_{n}"})
+        redis.xadd(record.LOG, {"m": meta, "h": b"{}", "b": b""}, id=f"{two_hours_ago}-{n}")
+    webhook(recorder, 1)
+    recorder.flush()
+    ids = [orjson.loads(fields[b"m"])["eid"] for _, fields in redis.xrange(record.LOG)]
+    assert ids == ["evt_1"]
+
+
+def test_signatures_are_masked_before_they_are_stored(redis: Redis, redis_url: str) -> None:
+    recorder = record.IntakeRecorder(redis, settings(redis_url))
+    webhook(recorder, 1)
+    recorder.flush()
+    stored = redis.xrange(record.LOG)[0][1]
+    headers = orjson.loads(stored[b"h"])
+    assert headers["Stripe-Signature"] == "•••• (10 chars, masked)"
+    assert headers["Content-Type"] == "application/json"
+    assert b"v1=abc" not in b"".join(stored.values())
+
+
+def test_mask_headers_covers_credentials() -> None:
+    masked = mask_headers(
+        {
+            "Authorization": "Basic abc",
+            "Cookie": "s=1",
+            "X-Hub-Signature-256": "sha256=ff",
+            "Webhook-Signature": "v1,xx",
+            "X-Api-Key": "k",
+            "Webhook-Id": "msg_1",
+        }
+    )
+    assert masked["Webhook-Id"] == "msg_1"
+    for name in (
+        "Authorization",
+        "Cookie",
+        "X-Hub-Signature-256",
+        "Webhook-Signature",
+        "X-Api-Key",
+    ):
+        assert masked[name].startswith("••••"), name
+
+
+def test_mask_personal_by_key_and_by_value() -> None:
+    obj = {
+        "email": "a@b.co",
+        "note": "write to ada@example.com",
+        "phone": "+44 20 7946 0958",
+        "customer_details": {"name": "Ada", "address": {"line1": "1 Road", "city": "London"}},
+        "api_version": "2024-06-20",
+        "amount": 1999,
+        "type": "charge.succeeded",
+        "context": {"library": {"name": "bridge", "version": "0.1.0"}},
+    }
+    masked, count = mask_personal(obj)
+    assert count == 6
+    assert masked["api_version"] == "2024-06-20"
+    assert masked["amount"] == 1999
+    assert masked["type"] == "charge.succeeded"
+    assert masked["context"]["library"]["name"] == "bridge"
+    assert "ada@example.com" not in orjson.dumps(masked).decode()
+
+
+def test_detail_keys_are_capped_by_count_and_expire(redis: Redis, redis_url: str) -> None:
+    details = record.Details(redis, settings(redis_url, BRIDGE_CONSOLE_RETENTION="10"))
+    cap = 40  # 10 entries x DETAILS_PER_ENTRY (4)
+    assert record.DETAILS_PER_ENTRY == 4
+    details.write([(record.call_key(f"m{n}"), b"{}") for n in range(100)])
+    assert redis.llen(record.DETAILS) == cap
+    assert not redis.exists(record.call_key("m0"))
+    assert not redis.exists(record.call_key("m59"))
+    assert redis.exists(record.call_key("m60"))
+    assert 0 < redis.ttl(record.call_key("m99")) <= 86400
+
+
+def test_delivery_records_what_an_event_became(redis: Redis, redis_url: str) -> None:
+    recorder = record.DeliveryRecorder(redis, settings(redis_url))
+    env = Envelope(source="shop", id="evt_1", type="order.paid", time=1, received_at=1, body={})
+    call = {"type": "track", "messageId": "shop:evt_1:order-paid:0", "userId": "u1"}
+    recorder.mapped(env, [call])
+    recorder.commit([], done=True)
+    detail = orjson.loads(redis.get(record.event_key("shop", "evt_1")) or b"null")
+    assert detail["calls"] == [call]
+    state = orjson.loads(redis.get(record.call_key(call["messageId"])) or b"null")
+    assert state["state"] == "waiting"
+    recorder.on_flush(
+        FlushEvent(
+            "flushed", batch_id="b1", calls=1, attempt=1, status=200, payload=orjson.dumps([call])
+        )
+    )
+    state = orjson.loads(redis.get(record.call_key(call["messageId"])) or b"null")
+    assert (state["state"], state["batch"]) == ("sent", "b1")
+    assert redis.hget(record.COLLECTOR, "status") == b"200"
+
+
+def test_a_chunk_handed_back_is_not_recorded(redis: Redis, redis_url: str) -> None:
+    recorder = record.DeliveryRecorder(redis, settings(redis_url))
+    env = Envelope(source="shop", id="evt_2", type="order.paid", time=1, received_at=1, body={})
+    recorder.mapped(env, [{"type": "track", "messageId": "m2"}])
+    recorder.commit([], done=False)
+    assert not redis.exists(record.event_key("shop", "evt_2"))
+    recorder.commit([], done=True)  # nothing left over from the handed-back chunk
+    assert not redis.exists(record.event_key("shop", "evt_2"))
+
+
+def test_retries_and_refusals_are_recorded_per_call(redis: Redis, redis_url: str) -> None:
+    recorder = record.DeliveryRecorder(redis, settings(redis_url))
+    call = {"type": "track", "messageId": "m-retry"}
+    payload = orjson.dumps([call])
+    recorder.on_flush(
+        FlushEvent(
+            "err",
+            batch_id="b2",
+            calls=1,
+            attempt=3,
+            error="503 busy",
+            reason="server_error",
+            outcome="retry",
+            retry_in=4.0,
+            payload=payload,
+        )
+    )
+    state = orjson.loads(redis.get(record.call_key("m-retry")) or b"null")
+    assert (state["state"], state["attempt"], state["retry_in"]) == ("retrying", 3, 4.0)
+    assert state["answer"] == "503 busy"
+    recorder.on_flush(
+        FlushEvent(
+            "err",
+            batch_id="b2",
+            calls=1,
+            attempt=4,
+            error="400 invalid",
+            reason="bad_request",
+            outcome="dead_letter",
+            payload=payload,
+        )
+    )
+    state = orjson.loads(redis.get(record.call_key("m-retry")) or b"null")
+    assert (state["state"], state["answer"]) == ("dead", "400 invalid")
+    assert redis.hget(record.COLLECTOR, "error") == b"400 invalid"
+
+
+def test_headers_from_a_wsgi_environ_are_named_and_masked() -> None:
+    from bridge.console.mask import environ_headers
+
+    environ = {
+        "HTTP_STRIPE_SIGNATURE": "t=1,v1=abc",
+        "HTTP_USER_AGENT": "Stripe/1.0",
+        "HTTP_X_API_KEY": "k-123",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "12",
+        "REQUEST_METHOD": "POST",
+        "wsgi.input": object(),
+    }
+    assert environ_headers(environ) == {
+        "Stripe-Signature": "•••• (10 chars, masked)",
+        "User-Agent": "Stripe/1.0",
+        "X-Api-Key": "•••• (5 chars, masked)",
+        "Content-Type": "application/json",
+        "Content-Length": "12",
+    }
+
+
+def test_a_lone_webhook_is_written_without_further_requests(redis: Redis, redis_url: str) -> None:
+    from tests.processes import wait_until
+
+    recorder = record.IntakeRecorder(redis, settings(redis_url))
+    webhook(recorder, 1)
+    assert redis.xlen(record.LOG) == 0  # buffered: the request did not wait for Redis
+    wait_until(lambda: redis.xlen(record.LOG) == 1, timeout=10, what="the timer's write")
+
+
+def test_a_full_buffer_is_written_by_the_request_that_fills_it(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(record, "FLUSH_EVERY", 600.0)  # only the count triggers here
+    recorder = record.IntakeRecorder(redis, settings(redis_url))
+    for n in range(record.FLUSH_AT - 1):
+        webhook(recorder, n)
+    assert not redis.exists(record.LOG)
+    webhook(recorder, 99)
+    assert redis.xlen(record.LOG) == record.FLUSH_AT
