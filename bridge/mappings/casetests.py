@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.envelope import Envelope
@@ -134,8 +135,19 @@ def case_paths(paths: list[Path]) -> list[Path]:
             found.append(path)
         else:
             sibling = path.with_name(source_of(path) + TESTS_SUFFIX)
-            found.append(sibling)
+            if sibling.exists() or not _collects(path):
+                found.append(sibling)
     return list(dict.fromkeys(found))
+
+
+def _collects(path: Path) -> bool:
+    """Whether ``path`` is a first-party collection source (``collect:``): its calls come
+    complete from clients, so it has no mapping rules to test and needs no test file."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "collect" in data
 
 
 def deep_merge(base: Any, patch: Any) -> Any:

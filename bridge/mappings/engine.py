@@ -33,6 +33,7 @@ from bridge.mappings.fastpath import is_false
 from bridge.mappings.identity import IdentityStore
 from bridge.mappings.loader import Loc, Positions, mapping_paths, parse_file, parse_text
 from bridge.mappings.problems import Problem
+from bridge.privacy import PrivacyPolicy
 from bridge.providers import DEFAULT_TOLERANCE, known_providers
 
 #: The longest messageId Segment accepts.
@@ -146,6 +147,10 @@ class Mapping:
     extends: str | None = None
     #: Rules of the shipped mapping this one replaced or dropped (by name).
     changed_rules: tuple[str, ...] = ()
+    #: ``privacy:``: hash/drop/consent applied to every call (a PrivacyPolicy).
+    privacy: PrivacyPolicy | None = None
+    #: ``collect:``: first-party collection settings (``provider: segment``).
+    collect: spec.Collect | None = None
     _exact: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _globs: tuple[CompiledRule, ...] = field(default=(), repr=False)
     _cache: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
@@ -226,6 +231,8 @@ class Mapping:
                     calls.append(self._build(envelope, rule, call, who, timestamp, context, body))
         finally:
             current_lookup.reset(token)
+        if self.privacy is not None:
+            return self.privacy.apply_all(calls)
         return calls
 
     def _resolve(
@@ -402,6 +409,8 @@ def compile_model(
     secrets = tuple(s.strip() for item in raw for s in item.split(",") if s.strip())
     if not secrets and not any(p.kind == "secret" for p in prior or ()):
         c.problem(("secrets",), "secret", "no signing secret: set `secrets` (e.g. ${VAR})")
+    if not model.rules and model.collect is None:
+        c.problem(("rules",), "schema", "rules: at least one rule is needed")
     opts = model.options
     test_mode = None
     if opts.test_mode is not None:
@@ -475,6 +484,8 @@ def compile_model(
         public_url=opts.public_url,
         extends=model.extends,
         changed_rules=positions.changed_rules,
+        privacy=PrivacyPolicy.from_spec(model.privacy),
+        collect=model.collect,
         secret_vars=tuple(
             dict.fromkeys(
                 name

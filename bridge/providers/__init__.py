@@ -18,6 +18,7 @@ from bridge.providers.base import (
     VerifiedEvent,
 )
 from bridge.providers.github import GitHubProvider
+from bridge.providers.segment import SegmentProvider
 from bridge.providers.standard_webhooks import StandardWebhooksProvider
 from bridge.providers.stripe import StripeProvider
 
@@ -42,7 +43,7 @@ def register(cls: type[Provider]) -> type[Provider]:
     return cls
 
 
-for _cls in (StripeProvider, StandardWebhooksProvider, GitHubProvider):
+for _cls in (StripeProvider, StandardWebhooksProvider, GitHubProvider, SegmentProvider):
     register(_cls)
 
 

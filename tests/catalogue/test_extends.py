@@ -201,7 +201,7 @@ def test_extending_an_unknown_mapping_is_a_finding(tmp_path: Path) -> None:
         Catalogue.load([SHIPPED, tmp_path], {})
     assert info.value.problems == [
         f"{tmp_path / 'paypal.yaml'}:1:10: schema: extends: no shipped mapping 'paypal' "
-        "(shipped: clerk, github, stripe)"
+        "(shipped: clerk, github, site, stripe)"
     ]
 
 
