@@ -6,10 +6,7 @@
 - :mod:`bridge.collect.validate` — the Segment spec checks and sanitising of one call;
 - :mod:`bridge.collect.store` — one Lua script: rate limit, dedup, outbox;
 - :mod:`bridge.collect.middleware` — server-side page views for Flask and any WSGI app.
+
+Nothing is imported here, so that app code using only the middleware or the Client's
+context helpers does not load the web API.
 """
-
-from __future__ import annotations
-
-from bridge.collect.api import bp, init_app
-
-__all__ = ["bp", "init_app"]

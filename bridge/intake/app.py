@@ -8,9 +8,9 @@ from typing import TextIO
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from bridge import collect
 from bridge import log as logging_setup
 from bridge.catalogue import Catalogue
+from bridge.collect import api as collect_api
 from bridge.connections import redis_from_settings
 from bridge.errors import ConfigError
 from bridge.intake import health, webhooks
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
     )
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
-    collect.init_app(app, settings, catalogue, redis)
+    collect_api.init_app(app, settings, catalogue, redis)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
