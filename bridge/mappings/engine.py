@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping as MappingABC
@@ -411,6 +412,8 @@ def compile_model(
         c.problem(("secrets",), "secret", "no signing secret: set `secrets` (e.g. ${VAR})")
     if not model.rules and model.collect is None:
         c.problem(("rules",), "schema", "rules: at least one rule is needed")
+    if model.collect is not None:
+        _check_collect(c, model.collect)
     opts = model.options
     test_mode = None
     if opts.test_mode is not None:
@@ -496,6 +499,24 @@ def compile_model(
         ),
     )
     return mapping, c.problems
+
+
+def _check_collect(c: _Compiler, collect: spec.Collect) -> None:
+    """Report problems of a ``collect:`` section with their position (``mappings check``);
+    the collection API compiles it again when the app starts."""
+    for i, text in enumerate(collect.blocked_ips):
+        try:
+            ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError as exc:
+            c.problem(("collect", "blocked_ips", i), "schema", f"blocked_ips: {exc}")
+    for i, rule in enumerate(collect.rules):
+        loc: Loc = ("collect", "rules", i)
+        if rule.when is not None:
+            c.expr(rule.when, (*loc, "when"))
+        for key, value in (rule.set or {}).items():
+            c.tree(value, (*loc, "set", key))
+        if not rule.drop and not rule.set:
+            c.problem(loc, "schema", f"collect rule {rule.name!r}: give `drop: true` or `set`")
 
 
 def _compile_call(
