@@ -233,7 +233,7 @@ def collect(path: str) -> Response:
         body = _parse(raw)
     except PayloadTooLarge as exc:
         return _refuse(413, exc.reason, exc.message)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return _refuse(400, "malformed_body", f"body is not JSON: {str(exc)[:80]}")
     if not isinstance(body, dict):
         return _refuse(400, "malformed_body", "body must be a JSON object")
@@ -258,6 +258,12 @@ def collect(path: str) -> Response:
     if site.ip_blocked(ip):
         return _refuse(403, "ip_blocked", "requests from this address are refused", site, site.name)
     return _accept(state, site, key, kind, calls, body.get("sentAt"), ip, started)
+
+
+def _mid(raw: Any) -> str | None:
+    """A refused call's messageId, for the answer (only when it is text)."""
+    mid = raw.get("messageId") if isinstance(raw, dict) else None
+    return mid[:100] if isinstance(mid, str) else None
 
 
 def _accept(
@@ -288,11 +294,13 @@ def _accept(
                 continue
             items.append((str(out["messageId"]), prefix + codec.dumps(out)))
         except InvalidCall as exc:
-            mid = raw.get("messageId") if isinstance(raw, dict) else None
-            errors.append({"index": index, "messageId": mid, "error": exc.reason})
+            errors.append({"index": index, "messageId": _mid(raw), "error": exc.reason})
         except MappingError as exc:
-            mid = raw.get("messageId") if isinstance(raw, dict) else None
-            errors.append({"index": index, "messageId": mid, "error": f"rule: {exc.message}"})
+            errors.append({"index": index, "messageId": _mid(raw), "error": f"rule: {exc.message}"})
+        except (TypeError, ValueError, RecursionError) as exc:
+            # Any input gets a 4xx, never a 5xx: a call we cannot read is refused, logged.
+            log.warning("collect_call_unreadable", error=type(exc).__name__, source=site.name)
+            errors.append({"index": index, "messageId": None, "error": "call cannot be read"})
     stored = None
     if items or site.per_ip or site.per_key:
         try:

@@ -158,7 +158,7 @@ def sanitise(
         if given is not None and given != kind:
             raise InvalidCall(f"type is {given!r} but was sent to /v1/{kind}")
         call["type"] = kind
-    elif given not in CALL_TYPES:
+    elif not isinstance(given, str) or given not in CALL_TYPES:
         raise InvalidCall(f"type must be one of {', '.join(CALL_TYPES)}, got {given!r}")
     kind = call["type"]
     call.pop("writeKey", None)  # analytics.js puts the key in the body; never forward it
