@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
 import time
+import zlib
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
-from bridge import codec
 from bridge.catalogue import Catalogue
 from bridge.collect.site import Site, Sites
 from bridge.collect.store import (
@@ -41,7 +40,7 @@ from bridge.collect.store import (
     COLLECT_REJECTED,
     CallStore,
 )
-from bridge.collect.validate import CALL_TYPES, InvalidCall, iso_now, sanitise
+from bridge.collect.validate import CALL_TYPES, InvalidCall, encode, iso_now, sanitise
 from bridge.errors import MappingError, PayloadTooLarge, StoreUnavailable
 from bridge.intake.webhooks import _read_body
 from bridge.log import get_logger
@@ -148,12 +147,16 @@ def _reject_constant(name: str) -> Any:
 
 def _parse(raw: bytes) -> Any:
     if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        # Inflate at most one byte over the limit: a small "gzip bomb" never fills memory.
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError):
+            raw = inflater.decompress(raw, MAX_BATCH_BODY + 1)
+        except zlib.error:
             raise ValueError("body is not valid gzip") from None
         if len(raw) > MAX_BATCH_BODY:
             raise PayloadTooLarge(f"body is over the limit of {MAX_BATCH_BODY} bytes")
+        if not inflater.eof:
+            raise ValueError("body is not valid gzip (truncated)")
     return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
 
 
@@ -292,7 +295,7 @@ def _accept(
             if out is None:
                 dropped.append(f"call: {why}")
                 continue
-            items.append((str(out["messageId"]), prefix + codec.dumps(out)))
+            items.append((str(out["messageId"]), prefix + encode(out)))
         except InvalidCall as exc:
             errors.append({"index": index, "messageId": _mid(raw), "error": exc.reason})
         except MappingError as exc:

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_ID_CHARS",
     "MAX_MEMBER_BYTES",
     "InvalidCall",
+    "encode",
     "iso_now",
     "sanitise",
 ]
@@ -200,10 +201,16 @@ def sanitise(
     for key in list(call):
         if key not in _OBJECTS and _bad_number(call[key]):
             raise InvalidCall(f"{key}: number not finite or too large")
+    return call
+
+
+def encode(call: dict[str, Any]) -> bytes:
+    """``call`` as the JSON stored and sent, or InvalidCall when it is over 32 KB (checked
+    last, after the source's rules and privacy policy)."""
     try:
-        size = len(codec.dumps(call))
+        data = codec.dumps(call)
     except MappingError as exc:
         raise InvalidCall(str(exc)) from None
-    if size > MAX_CALL_BYTES:
-        raise InvalidCall(f"call is {size} bytes as JSON; the limit is {MAX_CALL_BYTES}")
-    return call
+    if len(data) > MAX_CALL_BYTES:
+        raise InvalidCall(f"call is {len(data)} bytes as JSON; the limit is {MAX_CALL_BYTES}")
+    return data

@@ -3,6 +3,7 @@ is exactly what the Segment spec and the source's policies say, and nothing else
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Callable
@@ -336,3 +337,14 @@ def test_the_shipped_site_source_is_on_with_bridge_write_keys(
     other = {"Origin": "https://elsewhere.example"}
     assert client.post("/v1/t", data=body, headers=other).status_code == 403
     assert len(outbox(redis)) == 1
+
+
+def test_gzip_bodies_are_read(app: Flask, redis: Redis) -> None:
+    body = gzip.compress(json.dumps({"batch": [TRACK]}).encode())
+    headers = {**basic(KEY), "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    client = app.test_client()
+    assert client.post("/v1/batch", data=body, headers=headers).status_code == 200
+    assert [c["messageId"] for c in outbox(redis)] == ["client-msg-1"]
+    bomb = gzip.compress(b'{"batch": [], "pad": "' + b"z" * (600 * 1024) + b'"}')
+    assert client.post("/v1/batch", data=bomb, headers=headers).status_code == 413
+    assert client.post("/v1/batch", data=b"not gzip", headers=headers).status_code == 400
