@@ -111,7 +111,8 @@ def test_procfile_delivers_every_call_across_a_sigterm(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     bodies = [stripe_event() for _ in range(60)]
-    stripe_mapping = load_mappings(ROOT / "mappings", env)["stripe"]
+    # Every shipped mapping compiles with its variables set (site's write keys included).
+    stripe_mapping = load_mappings(ROOT / "mappings", {**env, "BRIDGE_WRITE_KEYS": "wk"})["stripe"]
     expected = set()
     for body in bodies:
         event = orjson.loads(body)
