@@ -316,6 +316,7 @@ def _accept(
                 per_key=site.per_key,
                 window=site.window,
                 now=now,
+                dedup_ttl=site.dedup_ttl,
             )
         except StoreUnavailable as exc:
             log.error(

@@ -66,6 +66,8 @@ class Site:
     window: int = 60
     rules: tuple[CompiledRule, ...] = ()
     privacy: PrivacyPolicy | None = field(default=None)
+    #: Seconds a messageId is remembered (None: BRIDGE_DEDUP_TTL).
+    dedup_ttl: int | None = None
 
     @classmethod
     def from_source(cls, source: Source) -> Site:
@@ -108,6 +110,7 @@ class Site:
             window=collect.rate_limit.window,
             rules=tuple(rules),
             privacy=mapping.privacy,
+            dedup_ttl=collect.dedup_ttl,
         )
 
     def origin_allowed(self, origin: str) -> bool:

@@ -128,11 +128,12 @@ class CallStore:
         per_key: int,
         window: int,
         now: float,
+        dedup_ttl: int | None = None,
     ) -> Stored:
         """Store ``items`` (messageId, outbox item) unless a rate limit is over."""
         argv: list[str | int | bytes] = [
             repr(now),
-            self.dedup_ttl,
+            dedup_ttl or self.dedup_ttl,
             per_ip,
             per_key,
             window,

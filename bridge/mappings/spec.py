@@ -264,6 +264,12 @@ class Collect(_Strict):
     rules: list[CollectRule] = Field(
         default_factory=list, description="Rules that drop or transform collected calls."
     )
+    dedup_ttl: int | None = Field(
+        None,
+        ge=60,
+        description="Seconds a client's messageId is remembered (default: "
+        "BRIDGE_DEDUP_TTL); each costs ~100 bytes of Redis, so busy sites may want hours.",
+    )
 
 
 class MappingFile(_Strict):

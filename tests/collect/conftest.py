@@ -33,6 +33,7 @@ collect:
     per_ip: ${SHOP_PER_IP:0}
     per_key: ${SHOP_PER_KEY:0}
     window: 60
+  dedup_ttl: 3600
   rules:
     - name: no-internal
       on: "track:Internal *"

@@ -160,6 +160,8 @@ def test_a_repeated_message_id_is_stored_once(app: Flask, redis: Redis) -> None:
     for _ in range(3):
         assert client.post("/v1/track", json=TRACK, headers=basic(KEY)).status_code == 200
     assert [c["messageId"] for c in outbox(redis)] == ["client-msg-1"]
+    # Remembered for the source's collect.dedup_ttl (3600 s), not BRIDGE_DEDUP_TTL.
+    assert 3590 <= redis.ttl("bridge:dedup:shop:client-msg-1") <= 3600
 
 
 def test_a_call_without_message_id_or_timestamp_gets_them(app: Flask, redis: Redis) -> None:
