@@ -27,6 +27,7 @@ import binascii
 import json
 import time
 import zlib
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +41,7 @@ from bridge.collect.store import (
     COLLECT_REJECTED,
     CallStore,
 )
-from bridge.collect.validate import CALL_TYPES, InvalidCall, encode, iso_now, sanitise
+from bridge.collect.validate import CALL_TYPES, InvalidCall, encode, sanitise
 from bridge.errors import MappingError, PayloadTooLarge, StoreUnavailable
 from bridge.intake.webhooks import _read_body
 from bridge.log import get_logger
@@ -280,14 +281,14 @@ def _accept(
     started: float,
 ) -> Response:
     now = time.time()
-    now_iso = iso_now()
+    received = datetime.fromtimestamp(now, UTC)
     items: list[tuple[str, bytes]] = []
     errors: list[dict[str, Any]] = []
     dropped: list[str] = []
     prefix = f"{now!r} ".encode()
     for index, raw in enumerate(calls):
         try:
-            call = sanitise(raw, kind=kind, now=now_iso, dropped=dropped.append, sent_at=sent_at)
+            call = sanitise(raw, kind=kind, now=received, dropped=dropped.append, sent_at=sent_at)
             context = call.setdefault("context", {})
             if ip and "ip" not in context:
                 context["ip"] = ip

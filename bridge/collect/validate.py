@@ -71,7 +71,7 @@ class InvalidCall(ValueError):
 
 
 def iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
 
 
 def _text(call: dict[str, Any], key: str, limit: int) -> None:
@@ -90,7 +90,7 @@ def _text(call: dict[str, Any], key: str, limit: int) -> None:
     call[key] = text
 
 
-def _timestamp(value: Any, key: str) -> str:
+def _parse_time(value: Any, key: str) -> datetime:
     if not isinstance(value, str):
         raise InvalidCall(f"{key} must be an ISO-8601 text, got {type(value).__name__}")
     try:
@@ -99,7 +99,16 @@ def _timestamp(value: Any, key: str) -> str:
         raise InvalidCall(f"{key} is not an ISO-8601 date-time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return parsed.astimezone(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and ``Z``, as Segment writes times."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _timestamp(value: Any, key: str) -> str:
+    return iso(_parse_time(value, key))
 
 
 def _bad_number(value: Any) -> bool:
@@ -142,14 +151,18 @@ def sanitise(
     raw: Any,
     *,
     kind: str | None,
-    now: str,
+    now: datetime,
     dropped: Callable[[str], None],
     sent_at: Any = None,
 ) -> dict[str, Any]:
     """The call ``raw`` checked and cleaned (a new dict), or InvalidCall.
 
     ``kind`` is the type the path says (``/v1/track``), None for batch items;
-    ``dropped`` is told each member removed (``properties.blob: too_large``).
+    ``now`` is when bridge received it; ``dropped`` is told each member removed
+    (``properties.blob: too_large``). ``sent_at`` is the body's ``sentAt`` (a call's own
+    wins): as Segment's API does, the client's clock skew is taken out of ``timestamp``
+    (``timestamp = now - (sentAt - timestamp)``; the client's value is kept as
+    ``originalTimestamp``), because the batch bridge forwards carries bridge's ``sentAt``.
     """
     if not isinstance(raw, dict):
         raise InvalidCall(f"a call must be a JSON object, got {type(raw).__name__}")
@@ -163,7 +176,7 @@ def sanitise(
         raise InvalidCall(f"type must be one of {', '.join(CALL_TYPES)}, got {given!r}")
     kind = call["type"]
     call.pop("writeKey", None)  # analytics.js puts the key in the body; never forward it
-    call.pop("sentAt", None)
+    sent = call.pop("sentAt", None) or sent_at
     for key, limit in _TEXT.items():
         _text(call, key, limit)
     if "userId" not in call and "anonymousId" not in call:
@@ -184,14 +197,20 @@ def sanitise(
             raise InvalidCall(f"{key} must be an object, got {type(call[key]).__name__}")
         if call.get(key) is None:
             call.pop(key, None)
-    if call.get("timestamp") not in (None, ""):
-        call["timestamp"] = _timestamp(call["timestamp"], "timestamp")
-    elif isinstance(sent_at, str):
-        call["timestamp"] = _timestamp(sent_at, "sentAt")
-    else:
-        call["timestamp"] = now
     if call.get("originalTimestamp") is not None:
         call["originalTimestamp"] = _timestamp(call["originalTimestamp"], "originalTimestamp")
+    if call.get("timestamp") not in (None, ""):
+        happened = _parse_time(call["timestamp"], "timestamp")
+        try:
+            skew = _parse_time(sent, "sentAt") - now if sent else None
+        except InvalidCall:
+            skew = None  # sentAt is only a hint: a bad one is ignored, not refused
+        if skew is not None and skew.total_seconds() != 0:
+            call.setdefault("originalTimestamp", iso(happened))
+            happened -= skew
+        call["timestamp"] = iso(happened)
+    else:
+        call["timestamp"] = iso(now)
     for key in ("properties", "traits", "context"):
         if key in call:
             call[key] = dict(call[key])

@@ -7,10 +7,12 @@ import gzip
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from redis import Redis
 
+from bridge.collect.validate import iso
 from tests.collect.conftest import KEY, OLD_KEY, ORIGIN, basic, outbox
 
 TRACK = {
@@ -166,13 +168,38 @@ def test_a_repeated_message_id_is_stored_once(app: Flask, redis: Redis) -> None:
 
 def test_a_call_without_message_id_or_timestamp_gets_them(app: Flask, redis: Redis) -> None:
     call = {"userId": "u1", "event": "Signed Up"}
+    before = datetime.now(UTC)
     resp = app.test_client().post(
         "/v1/track", json={**call, "sentAt": "2026-11-30T09:00:00Z"}, headers=basic(KEY)
     )
+    after = datetime.now(UTC)
     assert resp.status_code == 200
     [stored] = outbox(redis)
     assert len(stored["messageId"]) == 36  # a UUID
-    assert stored["timestamp"] == "2026-11-30T09:00:00.000Z"  # the client's sentAt
+    # No timestamp: the call happened when it was sent, i.e. when bridge received it.
+    stamped = datetime.fromisoformat(stored["timestamp"].replace("Z", "+00:00"))
+    assert before - timedelta(milliseconds=1) <= stamped <= after
+    assert "originalTimestamp" not in stored
+
+
+def test_the_clients_clock_skew_is_taken_out_of_the_timestamp(app: Flask, redis: Redis) -> None:
+    # A device whose clock is one hour fast: the event happened 5 s before it was sent.
+    fast = datetime.now(UTC) + timedelta(hours=1)
+    happened, sent = fast - timedelta(seconds=5), fast
+    body = {
+        "batch": [{"type": "track", "userId": "u1", "event": "E", "timestamp": iso(happened)}],
+        "sentAt": iso(sent),
+    }
+    before = datetime.now(UTC)
+    assert app.test_client().post("/v1/batch", json=body, headers=basic(KEY)).status_code == 200
+    after = datetime.now(UTC)
+    [stored] = outbox(redis)
+    assert stored["originalTimestamp"] == iso(happened)
+    corrected = datetime.fromisoformat(stored["timestamp"].replace("Z", "+00:00"))
+    # timestamp = received - (sentAt - timestamp) = received - 5 s, received in [before, after]
+    slack = timedelta(milliseconds=2)  # iso() keeps milliseconds
+    five = timedelta(seconds=5)
+    assert before - five - slack <= corrected <= after - five + slack
 
 
 def test_strings_are_trimmed_and_identities_bounded(app: Flask, redis: Redis) -> None:
