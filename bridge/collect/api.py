@@ -167,7 +167,7 @@ def preflight(path: str = "", key: str = "") -> Response:
     """CORS preflight: answered for origins some first-party source allows."""
     origin = request.headers.get("Origin", "")
     if not origin or _allowing(origin) is None:
-        return _refuse(403, "origin_not_allowed", f"origin {origin!r} is not allowed")
+        return _refuse(403, "origin_not_allowed", f"origin {origin[:100]!r} is not allowed")
     response = Response(status=204)
     _cors(response, origin)
     return response
@@ -182,7 +182,7 @@ def settings(key: str) -> Response:
     origin = request.headers.get("Origin")
     if origin and not site.origin_allowed(origin):
         return _refuse(
-            403, "origin_not_allowed", f"origin {origin!r} is not allowed", source=site.name
+            403, "origin_not_allowed", f"origin {origin[:100]!r} is not allowed", source=site.name
         )
     body = {
         "integrations": {
@@ -256,7 +256,7 @@ def collect(path: str) -> Response:
     origin = request.headers.get("Origin")
     if origin and not site.origin_allowed(origin):
         return _refuse(
-            403, "origin_not_allowed", f"origin {origin!r} is not allowed", source=site.name
+            403, "origin_not_allowed", f"origin {origin[:100]!r} is not allowed", source=site.name
         )
     ip = _client_ip(site)
     if site.ip_blocked(ip):
