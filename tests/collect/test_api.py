@@ -377,3 +377,13 @@ def test_gzip_bodies_are_read(app: Flask, redis: Redis) -> None:
     bomb = gzip.compress(b'{"batch": [], "pad": "' + b"z" * (600 * 1024) + b'"}')
     assert client.post("/v1/batch", data=bomb, headers=headers).status_code == 413
     assert client.post("/v1/batch", data=b"not gzip", headers=headers).status_code == 400
+
+
+def test_behind_a_proxy_the_client_ip_comes_from_x_forwarded_for(
+    make_app: Callable[..., Flask], redis: Redis
+) -> None:
+    app = make_app(SHOP_WRITE_KEYS="", BRIDGE_WRITE_KEYS="wk_p", BRIDGE_FORWARDED_HOPS="1")
+    headers = {**basic("wk_p"), "X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
+    assert app.test_client().post("/v1/track", json=TRACK, headers=headers).status_code == 200
+    # One proxy hop: the right-most address is the one the proxy saw.
+    assert outbox(redis)[0]["context"]["ip"] == "203.0.113.9"
