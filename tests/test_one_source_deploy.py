@@ -25,7 +25,7 @@ from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers
 from tests.test_dockerfile import image_cmd
 from tests.test_procfile import PROCFILE, procfile
 
-OTHER_SOURCES = {"clerk", "github"}
+OTHER_SOURCES = {"clerk", "github", "site"}
 
 
 def clean_environ() -> dict[str, str]:

@@ -116,7 +116,9 @@ def test_procfile_delivers_every_call_across_a_sigterm(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     bodies = [stripe_event() for _ in range(60)]
-    stripe_mapping = Catalogue.load(ROOT / "mappings", env).mappings()["stripe"]
+    # Every shipped mapping compiles with its variables set (site's write keys included).
+    shipped = Catalogue.load(ROOT / "mappings", {**env, "BRIDGE_WRITE_KEYS": "wk"})
+    stripe_mapping = shipped.mappings()["stripe"]
     expected = set()
     for body in bodies:
         event = orjson.loads(body)

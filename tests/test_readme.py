@@ -66,7 +66,13 @@ def test_quick_start_commands_are_the_scripts_ci_runs() -> None:
 
 
 #: Variables the configuration table documents that bridge itself does not read.
-NOT_SETTINGS = {"WEB_CONCURRENCY"}  # gunicorn reads it
+#: Variables bridge reads that are not settings: gunicorn's, and those the shipped mapping
+#: files interpolate (`${BRIDGE_WRITE_KEYS}`, `${SQUARE_WEBHOOK_URL}`, secrets).
+NOT_SETTINGS = {"WEB_CONCURRENCY"} | {
+    m.group(1)
+    for path in (ROOT / "mappings").glob("*.yaml")
+    for m in re.finditer(r"\$\{([A-Z0-9_]+)", path.read_text())
+}
 
 
 def configuration_rows() -> dict[str, tuple[str, str]]:
@@ -117,7 +123,9 @@ def test_metrics_table_lists_every_metric() -> None:
 def test_python_example_sends_a_call(
     redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [example] = blocks("python")
+    # "Sending your own calls" (the collection section's Flask snippets are run by
+    # tests/collect/test_middleware.py).
+    [example] = [b for b in blocks("python") if "Report Exported" in b]
     with Collector() as collector:
         monkeypatch.setenv("REDIS_URL", redis_url)
         monkeypatch.setenv("SEGMENT_ENDPOINT", collector.url)

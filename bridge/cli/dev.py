@@ -280,6 +280,13 @@ def dev(port: int | None, data_dir: Path) -> None:
         click.echo("")
         click.echo("bridge dev is running")
         click.echo(f"  webhooks      {web_url}/webhooks/<source>  (sources: {', '.join(sources)})")
+        collecting = [s.name for s in catalogue if getattr(s.provider, "collects", False)]
+        if collecting:
+            # First-party sources (provider: segment): the Segment libraries' host is web_url.
+            click.echo(
+                f"  collect       {web_url}/v1/batch, /v1/track, ...  "
+                f"(sources: {', '.join(collecting)}; write keys are their secrets)"
+            )
         click.echo(collector_line)
         click.echo(f"  redis         {redis.url} (data in {redis.data_dir})")
         click.echo(f"  console       {console_url}  (opens logged in)")

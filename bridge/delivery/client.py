@@ -26,6 +26,7 @@ from redis import Redis
 
 from bridge import timefmt
 from bridge.connections import redis_from_settings
+from bridge.delivery import context as context_helpers
 from bridge.delivery import deadletter
 from bridge.delivery.flusher import Flusher, FlushStats
 from bridge.delivery.observers import Callback, EventName, Observers
@@ -124,6 +125,23 @@ class Client:
     ) -> str:
         extra: dict[str, Any] = {k: v for k, v in (("category", category), ("name", name)) if v}
         return self._enqueue("page", user_id=user_id, properties=properties or {}, **extra, **kw)
+
+    def screen(
+        self,
+        user_id: str | None = None,
+        category: str | None = None,
+        name: str | None = None,
+        properties: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> str:
+        """A mobile screen view (the ``page`` of apps)."""
+        extra: dict[str, Any] = {k: v for k, v in (("category", category), ("name", name)) if v}
+        return self._enqueue("screen", user_id=user_id, properties=properties or {}, **extra, **kw)
+
+    # Context helpers (see bridge.delivery.context): externalIds, consent, the browser's id.
+    external_ids = staticmethod(context_helpers.external_ids)
+    consent = staticmethod(context_helpers.consent)
+    browser_anonymous_id = staticmethod(context_helpers.browser_anonymous_id)
 
     def alias(self, previous_id: str, user_id: str, **kw: Any) -> str:
         if not previous_id:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge import log as logging_setup
 from bridge.catalogue import Catalogue
+from bridge.collect import api as collect_api
 from bridge.connections import redis_from_settings
 from bridge.console.extension import init_app as init_console
 from bridge.errors import ConfigError
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     init_console(app, settings, redis, catalogue)
+    collect_api.init_app(app, settings, catalogue, redis)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import ipaddress
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from bridge.mappings.loader import (
     source_of,
 )
 from bridge.mappings.problems import Problem
+from bridge.privacy import PrivacyPolicy
 from bridge.providers import (
     DEFAULT_TOLERANCE,
     Provider,
@@ -178,6 +180,10 @@ class Mapping:
         """An instance of this mapping's provider, with its configuration."""
         return get_provider(self.provider, self.provider_config)
 
+    #: ``privacy:``: hash/drop/consent applied to every call (a PrivacyPolicy).
+    privacy: PrivacyPolicy | None = None
+    #: ``collect:``: first-party collection settings (``provider: segment``).
+    collect: spec.Collect | None = None
     _exact: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
     _globs: tuple[CompiledRule, ...] = field(default=(), repr=False)
     _cache: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
@@ -283,6 +289,8 @@ class Mapping:
         finally:
             current_lookup.reset(token)
             current_counted.reset(counted)
+        if self.privacy is not None:
+            return self.privacy.apply_all(calls)
         return calls
 
     def _remember(
@@ -509,6 +517,10 @@ def compile_model(
     secrets = tuple(s.strip() for item in raw for s in item.split(",") if s.strip())
     if not secrets and not any(p.kind == "secret" for p in prior or ()):
         c.problem(("secrets",), "secret", "no signing secret: set `secrets` (e.g. ${VAR})")
+    if not model.rules and model.collect is None:
+        c.problem(("rules",), "schema", "rules: at least one rule is needed")
+    if model.collect is not None:
+        _check_collect(c, model.collect)
     opts = model.options
     test_mode = None
     if opts.test_mode is not None:
@@ -612,6 +624,8 @@ def compile_model(
         extends=model.extends,
         changed_rules=positions.changed_rules,
         provider_config=provider_config,
+        privacy=PrivacyPolicy.from_spec(model.privacy),
+        collect=model.collect,
         secret_vars=tuple(
             dict.fromkeys(
                 name
@@ -654,6 +668,24 @@ def _provider_config(c: _Compiler, model: spec.MappingFile) -> BaseModel | None:
     except ValidationError as exc:
         c.problems.extend(schema_problems(exc, {"signature": model.signature}, c.positions, c.file))
         return None
+
+
+def _check_collect(c: _Compiler, collect: spec.Collect) -> None:
+    """Report problems of a ``collect:`` section with their position (``mappings check``);
+    the collection API compiles it again when the app starts."""
+    for i, text in enumerate(collect.blocked_ips):
+        try:
+            ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError as exc:
+            c.problem(("collect", "blocked_ips", i), "schema", f"blocked_ips: {exc}")
+    for i, rule in enumerate(collect.rules):
+        loc: Loc = ("collect", "rules", i)
+        if rule.when is not None:
+            c.expr(rule.when, (*loc, "when"))
+        for key, value in (rule.set or {}).items():
+            c.tree(value, (*loc, "set", key))
+        if not rule.drop and not rule.set:
+            c.problem(loc, "schema", f"collect rule {rule.name!r}: give `drop: true` or `set`")
 
 
 def _compile_call(

@@ -205,6 +205,102 @@ class Rule(_Strict):
     )
 
 
+class HashRule(_Strict):
+    """Fields replaced by the SHA-256 of their normalised value before a call leaves."""
+
+    paths: list[str] = Field(
+        description="Dotted paths in the call (`traits.email`, `context.traits.email`)."
+    )
+    normalise: Literal["email", "phone", "none"] = Field(
+        "email",
+        description="`email`: trimmed and lower-cased; `phone`: digits and a leading `+`; "
+        "`none`: as is.",
+    )
+
+
+class ConsentRule(_Strict):
+    """What to do with calls whose ``context.consent.categoryPreferences`` deny a category."""
+
+    category: str = Field(description="Consent category (`Advertising`, `Analytics`).")
+    action: Literal["drop", "strip"] = Field(
+        "drop",
+        description="`drop`: the call is not sent; `strip`: the `fields` are removed.",
+    )
+    fields: list[str] = Field(
+        default_factory=list, description="With `strip`: dotted paths removed from the call."
+    )
+
+
+class Privacy(_Strict):
+    """Privacy policy applied to every call of the source before it is stored."""
+
+    hash: list[HashRule] = Field(default_factory=list, description="Fields to hash.")
+    drop: list[str] = Field(
+        default_factory=list, description="Dotted paths removed from every call."
+    )
+    consent: list[ConsentRule] = Field(
+        default_factory=list, description="Consent categories and what a denial does."
+    )
+
+
+class RateLimit(_Strict):
+    """Requests allowed per window (0: no limit); over it the answer is 429 + Retry-After."""
+
+    per_ip: int = Field(0, ge=0, description="Requests per window from one client IP.")
+    per_key: int = Field(0, ge=0, description="Requests per window with one write key.")
+    window: int = Field(60, ge=1, le=86400, description="Window length in seconds.")
+
+
+class CollectRule(_Strict):
+    """A rule over collected calls: drop them, or set fields from expressions."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,47}$", description="Rule name.")
+    on: str | list[str] = Field(
+        "*", description="Call types (`track`, `page`, ...) or `*`; for track also the "
+        "event name (`track:Order Completed`)."
+    )
+    when: Expr | None = Field(None, description="Expression on the call; applies if true.")
+    drop: bool = Field(False, description="Drop matching calls (counted, not an error).")
+    set: dict[str, ExprOrLiteral] | None = Field(
+        None, description="Dotted path -> expression on the call (null removes the field)."
+    )
+
+
+class Collect(_Strict):
+    """First-party collection (`provider: segment`): what `/v1/*` accepts for this source."""
+
+    allowed_origins: str | list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed (`https://shop.example`), comma-separated or "
+        "a list; `*` allows any. Requests without an Origin (servers) are allowed.",
+    )
+    allow_localhost: bool = Field(
+        False, description="Also allow http(s)://localhost and 127.0.0.1 origins."
+    )
+    blocked_ips: list[str] = Field(
+        default_factory=list, description="Client IP ranges refused (CIDR, `10.0.0.0/8`)."
+    )
+    forwarded_hops: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Proxies in front of bridge that append to X-Forwarded-For (Heroku: 1); "
+        "the client IP is read that many entries from the right.",
+    )
+    rate_limit: RateLimit = Field(
+        default=RateLimit.model_validate({}), description="See `collect.rate_limit`."
+    )
+    rules: list[CollectRule] = Field(
+        default_factory=list, description="Rules that drop or transform collected calls."
+    )
+    dedup_ttl: int | None = Field(
+        None,
+        ge=60,
+        description="Seconds a client's messageId is remembered (default: "
+        "BRIDGE_DEDUP_TTL); each costs ~100 bytes of Redis, so busy sites may want hours.",
+    )
+
+
 class MappingFile(_Strict):
     """A mapping file: ``mappings/<source>.yaml``."""
 
@@ -237,7 +333,16 @@ class MappingFile(_Strict):
     identity: Identity = Field(
         default=Identity.model_validate({}), description="Default identity sources for every rule."
     )
-    rules: list[Rule] = Field(min_length=1, description="The rules, in order.")
+    rules: list[Rule] = Field(
+        default_factory=list,
+        description="The rules, in order (at least one, except for a `collect` source).",
+    )
+    collect: Collect | None = Field(
+        None, description="First-party collection settings (`provider: segment` only)."
+    )
+    privacy: Privacy | None = Field(
+        None, description="Hash, drop and consent policy for every call of the source."
+    )
 
 
 def json_schema() -> dict[str, Any]:
@@ -263,6 +368,8 @@ def json_schema() -> dict[str, Any]:
             }
         )
     call["allOf"] = rules
+    # A webhook source needs rules; a first-party collection source (`collect`) may have none.
+    schema["anyOf"] = [{"required": ["rules"]}, {"required": ["collect"]}]
     return schema
 
 
@@ -290,6 +397,12 @@ def reference_markdown() -> str:
         ("`rules[]`", Rule),
         ("`rules[].remember.<kind>`", Remember),
         ("`rules[].emit[]`", Call),
+        ("`collect`", Collect),
+        ("`collect.rate_limit`", RateLimit),
+        ("`collect.rules[]`", CollectRule),
+        ("`privacy`", Privacy),
+        ("`privacy.hash[]`", HashRule),
+        ("`privacy.consent[]`", ConsentRule),
     ]
     for title, model in sections:
         out.append(f"#### {title}")

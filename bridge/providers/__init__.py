@@ -22,6 +22,7 @@ from bridge.providers.base import (
 )
 from bridge.providers.generic_hmac import GenericHmacProvider
 from bridge.providers.github import GitHubProvider
+from bridge.providers.segment import SegmentProvider
 from bridge.providers.standard_webhooks import StandardWebhooksProvider
 from bridge.providers.stripe import StripeProvider
 
@@ -48,7 +49,13 @@ def register(cls: type[Provider]) -> type[Provider]:
     return cls
 
 
-for _cls in (StripeProvider, StandardWebhooksProvider, GitHubProvider, GenericHmacProvider):
+for _cls in (
+    StripeProvider,
+    StandardWebhooksProvider,
+    GitHubProvider,
+    GenericHmacProvider,
+    SegmentProvider,
+):
     register(_cls)
 
 

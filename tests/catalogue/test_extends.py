@@ -207,7 +207,7 @@ def test_extending_an_unknown_mapping_is_a_finding(tmp_path: Path) -> None:
         Catalogue.load([SHIPPED, tmp_path], {})
     assert info.value.problems == [
         f"{tmp_path / 'paypal.yaml'}:1:10: schema: extends: no shipped mapping 'paypal' "
-        "(shipped: clerk, github, stripe)"
+        "(shipped: clerk, github, site, stripe)"
     ]
 
 
@@ -226,7 +226,7 @@ def test_check_and_sources_see_both_layers(operator: Path) -> None:
     result = runner.invoke(main, ["mappings", "check"], env=env)
     assert result.exit_code == 0, result.output
     # Shipped and operator layers, one file per source: stripe is the operator's.
-    assert result.output.splitlines()[-1].startswith("OK: 3 mapping(s)")
+    assert result.output.splitlines()[-1].startswith("OK: 4 mapping(s)")  # + site
     assert f"{SHIPPED / 'clerk.yaml'}:5:10: info: source 'clerk' is off" in result.output
     sources = {
         s["source"]: s

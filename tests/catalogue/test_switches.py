@@ -20,6 +20,7 @@ def test_only_the_source_whose_secret_is_set_is_on() -> None:
     assert catalogue.off == {
         "clerk": "CLERK_WEBHOOK_SECRET is not set",
         "github": "GITHUB_WEBHOOK_SECRET is not set",
+        "site": "BRIDGE_WRITE_KEYS is not set",
     }
 
 
@@ -41,7 +42,7 @@ def test_an_empty_secret_counts_as_unset() -> None:
 def test_no_secret_at_all_is_a_valid_catalogue_with_every_source_off() -> None:
     catalogue = Catalogue.load(SHIPPED, {})
     assert catalogue.on == []
-    assert set(catalogue.off) == {"clerk", "github", "stripe"}
+    assert set(catalogue.off) == {"clerk", "github", "site", "stripe"}
 
 
 def test_pinned_sources_are_exactly_the_ones_on() -> None:
@@ -51,6 +52,7 @@ def test_pinned_sources_are_exactly_the_ones_on() -> None:
     assert catalogue.off == {
         "clerk": "not listed in BRIDGE_SOURCES",
         "github": "not listed in BRIDGE_SOURCES",
+        "site": "not listed in BRIDGE_SOURCES (and BRIDGE_WRITE_KEYS is not set)",
     }
 
 
@@ -67,7 +69,7 @@ def test_pinning_an_unknown_source_stops_the_boot() -> None:
     with pytest.raises(ConfigError) as info:
         Catalogue.load(SHIPPED, {"STRIPE_WEBHOOK_SECRET": "s"}, pinned=["stripe", "paypal"])
     assert info.value.problems == [
-        f"BRIDGE_SOURCES: no mapping for 'paypal' in {SHIPPED} (known: clerk, github, stripe)"
+        f"BRIDGE_SOURCES: no mapping for 'paypal' in {SHIPPED} (known: clerk, github, site, stripe)"
     ]
 
 

@@ -88,6 +88,15 @@ def test_dev_runs_the_pipeline_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert calls[0]["userId"] == "user_1001"
         assert calls[0]["properties"]["revenue"] == 40.0
         assert shlex.split(command)[-1] == "--new-id"
+
+        # First-party collection is on too, with the printed development write key.
+        lines = "\n".join(out.lines)
+        assert f"http://127.0.0.1:{port}/v1/batch" in lines
+        [key] = [ln.split("=", 1)[1].split()[0] for ln in out.lines if "BRIDGE_WRITE_KEYS=" in ln]
+        call = {"userId": "u9", "event": "Tried Collection"}
+        resp = httpx.post(f"http://127.0.0.1:{port}/v1/track", json=call, auth=(key, ""))
+        assert resp.status_code == 200, resp.text
+        out.wait_for("Tried Collection", timeout=30)
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:

@@ -56,7 +56,7 @@ def test_without_the_variable_and_the_folder_the_shipped_catalogue_is_checked(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "info: source 'stripe' is off" in result.stdout
-    assert result.stdout.splitlines()[-1].startswith("OK: 3 mapping(s)")
+    assert result.stdout.splitlines()[-1].startswith("OK: 4 mapping(s)")  # clerk github site stripe
 
 
 def test_a_path_given_that_does_not_exist(tmp_path: Path) -> None:

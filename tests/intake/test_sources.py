@@ -67,6 +67,7 @@ def test_readyz_lists_sources_on_and_off_with_the_reason(make_app: Callable[...,
     assert body["off"] == {
         "clerk": "CLERK_WEBHOOK_SECRET is not set",
         "github": "GITHUB_WEBHOOK_SECRET is not set",
+        "site": "BRIDGE_WRITE_KEYS is not set",
     }
 
 
@@ -87,6 +88,7 @@ def test_one_line_at_boot_says_which_sources_are_on_and_off(
     assert lines[0]["off"] == {
         "clerk": "CLERK_WEBHOOK_SECRET is not set",
         "github": "GITHUB_WEBHOOK_SECRET is not set",
+        "site": "BRIDGE_WRITE_KEYS is not set",
     }
     assert "whsec" not in logs.getvalue()
 

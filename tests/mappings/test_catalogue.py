@@ -23,6 +23,7 @@ ENV = {
     "STRIPE_WEBHOOK_SECRET": "whsec_a",
     "GITHUB_WEBHOOK_SECRET": "g",
     "CLERK_WEBHOOK_SECRET": "c",
+    "BRIDGE_WRITE_KEYS": "wk",
 }
 SEGMENT_TYPES = {"track", "identify", "group", "page", "screen", "alias"}
 
@@ -50,6 +51,7 @@ def test_shipped_secrets_come_from_the_documented_variables(shipped: dict[str, M
         "stripe": ("stripe", ("whsec_a",)),
         "github": ("github", ("g",)),
         "clerk": ("standard-webhooks", ("c",)),
+        "site": ("segment", ("wk",)),
     }
 
 

@@ -15,6 +15,7 @@ ENV = {
     "STRIPE_WEBHOOK_SECRET": "a",
     "GITHUB_WEBHOOK_SECRET": "b",
     "CLERK_WEBHOOK_SECRET": "c",
+    "BRIDGE_WRITE_KEYS": "wk",
     "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
     "REDIS_URL": "redis://127.0.0.1:1/0",
     "BRIDGE_REDIS_TIMEOUT": "0.3",
@@ -29,7 +30,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 def test_check_ok() -> None:
     code, out = invoke("mappings", "check")
     assert code == 0, out
-    assert out.startswith("OK: 3 mapping(s)")
+    assert out.startswith("OK: 4 mapping(s)")
 
 
 def test_check_reports_unset_secret_of_a_pinned_source(tmp_path: Path) -> None:
@@ -67,7 +68,8 @@ def test_schema_is_json_schema() -> None:
     assert code == 0
     schema = json.loads(out)
     assert schema["$schema"].startswith("https://json-schema.org/")
-    assert set(schema["required"]) == {"provider", "secrets", "rules"}
+    assert set(schema["required"]) == {"provider", "secrets"}
+    assert schema["anyOf"] == [{"required": ["rules"]}, {"required": ["collect"]}]
     assert schema["additionalProperties"] is False
 
 

@@ -15,7 +15,12 @@ from bridge.errors import MappingError
 from bridge.mappings import Mapping, MemoryIdentityStore
 from tests.conftest import ROOT
 
-ENV = {"STRIPE_WEBHOOK_SECRET": "a", "GITHUB_WEBHOOK_SECRET": "b", "CLERK_WEBHOOK_SECRET": "c"}
+ENV = {
+    "STRIPE_WEBHOOK_SECRET": "a",
+    "GITHUB_WEBHOOK_SECRET": "b",
+    "CLERK_WEBHOOK_SECRET": "c",
+    "BRIDGE_WRITE_KEYS": "wk",
+}
 SHIPPED = Catalogue.load(ROOT / "mappings", ENV).mappings()
 STRIPE = SHIPPED["stripe"]
 STRIPE_TYPES = sorted({p for r in STRIPE.rules for p in r.patterns})
@@ -102,7 +107,11 @@ def test_hostile_stripe_objects(
 
 
 @settings(max_examples=200, deadline=None)
-@given(source=st.sampled_from(sorted(SHIPPED)), body=json_values, event_type=st.text(max_size=30))
+@given(
+    source=st.sampled_from(sorted(s for s, m in SHIPPED.items() if m.rules)),  # webhook sources
+    body=json_values,
+    event_type=st.text(max_size=30),
+)
 def test_any_json_body_with_any_type(source: str, body: Any, event_type: str) -> None:
     mapping = SHIPPED[source]
     types = sorted({p for r in mapping.rules for p in r.patterns})
