@@ -29,6 +29,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 import jmespath
@@ -38,7 +39,7 @@ from jmespath.visitor import TreeInterpreter
 from redis.exceptions import RedisError
 
 from bridge.errors import MappingError
-from bridge.mappings import money
+from bridge.mappings import amounts, money
 from bridge.mappings.fastpath import compile_node
 
 #: The identity lookup the ``identity()`` function uses while an event is evaluated
@@ -179,6 +180,24 @@ class Functions(jmespath.functions.Functions):  # type: ignore[misc]
         if lookup is None:
             raise MappingError("identity(): no identity store available here")
         return lookup(_text(customer))
+
+    @signature({"types": ["number", "string", "null"]}, {"types": ["string", "null"]})
+    def _func_major(self, amount: Any, currency: Any) -> int | Decimal | None:
+        """Decimal text in major units (Shopify, WooCommerce) -> exact amount."""
+        if amount is None or amount == "":
+            return None
+        if currency is None:
+            raise MappingError("major(): currency is null")
+        return amounts.from_major(amount, currency)
+
+    @signature({"types": ["number", "string", "null"]}, {"types": ["string", "null"]})
+    def _func_minor(self, amount: Any, currency: Any) -> int | None:
+        """Decimal text in major units -> integer minor units (for add/subtract)."""
+        if amount is None or amount == "":
+            return None
+        if currency is None:
+            raise MappingError("minor(): currency is null")
+        return amounts.to_minor(amount, currency)
 
 
 def _text(value: Any) -> str:
