@@ -4,8 +4,14 @@ The key is the webhook subscription's *signature key* (Developer Console → Web
 Subscriptions), used as its UTF-8 text; the message is the notification URL exactly as
 configured in Square followed by the raw body. So the source needs
 ``SQUARE_WEBHOOK_URL`` (the mapping's ``options.public_url``): behind a proxy the URL
-bridge sees is not the one Square signed. No timestamp is signed; dedup on the body's
-``event_id`` (signed). The legacy SHA-1 ``x-square-signature`` is not accepted.
+bridge sees is not the one Square signed. No timestamp is signed. The legacy SHA-1
+``x-square-signature`` is not accepted.
+
+Dedup: on the body's ``event_id`` (signed), except for payments and refunds, which
+Square reports again on every change (a completed payment gets more ``payment.updated``
+events when its processing fee or refunded amount is set): those are deduplicated by
+*state*, ``payment:<id>:<status>`` / ``refund:<id>:<status>`` (from the signed body), so
+a payment is COMPLETED once and its revenue is counted once.
 See https://developer.squareup.com/docs/webhooks/step3validate.
 """
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -60,11 +67,25 @@ _SAMPLE = {
 }
 
 
+def state_id(body: Any) -> str | None:
+    """``payment:<id>:<status>`` / ``refund:<id>:<status>`` for payment and refund events."""
+    kind = text_member(body, "data", "type")
+    if kind not in ("payment", "refund"):
+        return None
+    object_id = text_member(body, "data", "object", kind, "id") or text_member(body, "data", "id")
+    status = text_member(body, "data", "object", kind, "status")
+    if not object_id or not status:
+        return None
+    return f"{kind}:{object_id}:{status}"
+
+
 class SquareProvider(ProviderBase):
     """Square webhook subscriptions (payments, refunds, orders, customers, subscriptions)."""
 
     identifier: ClassVar[str] = "square"
-    dedup_on: ClassVar[str] = "event id (body `event_id`, signed)"
+    dedup_on: ClassVar[str] = (
+        "event id (body `event_id`, signed); payments and refunds by id and status"
+    )
     signs_url: ClassVar[bool] = True
     signs_event_id: ClassVar[bool] = True
 
@@ -79,15 +100,18 @@ class SquareProvider(ProviderBase):
         url: str = "",
     ) -> VerifiedEvent:
         given = unb64(require_header(headers, HEADER), 32, HEADER)
-        if not url:
+        host = urlsplit(url).hostname or ""
+        if not url or host.endswith(".invalid"):
+            # The shipped mapping's placeholder: refuse rather than guess the URL.
             raise SignatureError(
-                "Square signs the notification URL: set options.public_url (SQUARE_WEBHOOK_URL)",
+                "Square signs the notification URL: set SQUARE_WEBHOOK_URL "
+                "(options.public_url) to the URL configured in Square",
                 reason="unverifiable",
             )
         signed = url.encode("utf-8") + body
         match_any(secrets, lambda s: mac("sha256", s, signed), [given])
         parsed = parse_json_object(body)
-        event_id = require_text(parsed, "event_id", provider="Square")
+        event_id = state_id(parsed) or require_text(parsed, "event_id", provider="Square")
         name = require_text(parsed, "type", provider="Square")
         when = iso_seconds(parsed.get("created_at"))
         if when is None:
@@ -117,7 +141,7 @@ class SquareProvider(ProviderBase):
 
     def facts(self, body: Any, headers: Mapping[str, str]) -> EventFacts:
         return EventFacts(
-            text_member(body, "event_id"),
+            state_id(body) or text_member(body, "event_id"),
             text_member(body, "type"),
             iso_seconds(text_member(body, "created_at")),
         )
