@@ -29,7 +29,6 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 import jmespath
@@ -182,13 +181,14 @@ class Functions(jmespath.functions.Functions):  # type: ignore[misc]
         return lookup(_text(customer))
 
     @signature({"types": ["number", "string", "null"]}, {"types": ["string", "null"]})
-    def _func_major(self, amount: Any, currency: Any) -> int | Decimal | None:
-        """Decimal text in major units (Shopify, WooCommerce) -> exact amount."""
+    def _func_major(self, amount: Any, currency: Any) -> Any:
+        """Decimal text in major units (Shopify, WooCommerce) -> the amount, checked
+        against the currency's exponent and given in the type money() gives."""
         if amount is None or amount == "":
             return None
         if currency is None:
             raise MappingError("major(): currency is null")
-        return amounts.from_major(amount, currency)
+        return money.to_decimal(amounts.to_minor(amount, currency), currency)
 
     @signature({"types": ["number", "string", "null"]}, {"types": ["string", "null"]})
     def _func_minor(self, amount: Any, currency: Any) -> int | None:
