@@ -14,6 +14,7 @@ from bridge.envelope import Envelope
 from bridge.errors import ConfigError
 from bridge.mappings import MemoryIdentityStore, layers
 from tests.conftest import ROOT
+from tests.revenue_secrets import REVENUE_SOURCES
 
 SHIPPED = ROOT / "mappings"
 
@@ -201,7 +202,7 @@ def test_extending_an_unknown_mapping_is_a_finding(tmp_path: Path) -> None:
         Catalogue.load([SHIPPED, tmp_path], {})
     assert info.value.problems == [
         f"{tmp_path / 'paypal.yaml'}:1:10: schema: extends: no shipped mapping 'paypal' "
-        "(shipped: clerk, github, stripe)"
+        f"(shipped: {', '.join(sorted(['clerk', 'github', 'stripe', *REVENUE_SOURCES]))})"
     ]
 
 

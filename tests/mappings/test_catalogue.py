@@ -15,12 +15,14 @@ from bridge.mappings import Mapping, MemoryIdentityStore, load_mappings
 from bridge.mappings.casetests import run
 from bridge.mappings.expressions import iso8601
 from tests.conftest import ROOT, payload_files
+from tests.revenue_secrets import REVENUE_ENV, REVENUE_SOURCES
 
 MAPPINGS = ROOT / "mappings"
 ENV = {
     "STRIPE_WEBHOOK_SECRET": "whsec_a",
     "GITHUB_WEBHOOK_SECRET": "g",
     "CLERK_WEBHOOK_SECRET": "c",
+    **REVENUE_ENV,
 }
 SEGMENT_TYPES = {"track", "identify", "group", "page", "screen", "alias"}
 
@@ -40,6 +42,7 @@ def test_every_mapping_has_test_cases_for_every_rule() -> None:
         "stripe.tests.yaml",
         "github.tests.yaml",
         "clerk.tests.yaml",
+        *(f"{name}.tests.yaml" for name in REVENUE_SOURCES),
     }
 
 
@@ -48,6 +51,10 @@ def test_shipped_secrets_come_from_the_documented_variables(shipped: dict[str, M
         "stripe": ("stripe", ("whsec_a",)),
         "github": ("github", ("g",)),
         "clerk": ("standard-webhooks", ("c",)),
+        **{
+            name: (name, tuple(REVENUE_ENV[f"{name.upper()}_WEBHOOK_SECRET"].split(",")))
+            for name in REVENUE_SOURCES
+        },
     }
 
 

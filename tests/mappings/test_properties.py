@@ -12,8 +12,14 @@ from bridge.envelope import Envelope
 from bridge.errors import MappingError
 from bridge.mappings import Mapping, MemoryIdentityStore, load_mappings
 from tests.conftest import ROOT
+from tests.revenue_secrets import REVENUE_ENV
 
-ENV = {"STRIPE_WEBHOOK_SECRET": "a", "GITHUB_WEBHOOK_SECRET": "b", "CLERK_WEBHOOK_SECRET": "c"}
+ENV = {
+    "STRIPE_WEBHOOK_SECRET": "a",
+    "GITHUB_WEBHOOK_SECRET": "b",
+    "CLERK_WEBHOOK_SECRET": "c",
+    **REVENUE_ENV,
+}
 SHIPPED = load_mappings(ROOT / "mappings", ENV)
 STRIPE = SHIPPED["stripe"]
 STRIPE_TYPES = sorted({p for r in STRIPE.rules for p in r.patterns})
