@@ -82,7 +82,7 @@ def _deliver(name: str, redis_url: str, redis: Redis) -> list[dict[str, object]]
         redis,
     )
     for call in calls:
-        assert call["messageId"].startswith(f"razorpay:{event_id}:")  # type: ignore[union-attr]
+        assert call["messageId"].startswith(f"razorpay:{event_id}:")
         assert call.get("userId") or call.get("anonymousId")
     return calls
 

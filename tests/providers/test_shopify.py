@@ -110,7 +110,7 @@ def _deliver(name: str, redis_url: str, redis: Redis) -> list[dict[str, object]]
     stored, calls = deliver(app_for(redis_url), body, headers, "shopify", redis)
     assert (stored.id, stored.type) == (webhook_id, topic)
     for call in calls:
-        assert call["messageId"].startswith(f"shopify:{webhook_id}:")  # type: ignore[union-attr]
+        assert call["messageId"].startswith(f"shopify:{webhook_id}:")
         assert call["timestamp"] == "2024-08-07T22:58:21.978Z"  # X-Shopify-Triggered-At
     return calls
 
