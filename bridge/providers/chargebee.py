@@ -29,7 +29,6 @@ from bridge.providers.hmac_scheme import (
     event,
     require_header,
     require_text,
-    signed_digest,
     text_member,
 )
 
@@ -143,7 +142,7 @@ class ChargebeeProvider(ProviderBase):
             time=occurred,
             body=parsed,
             raw=body,
-            digest=signed_digest(body),
+            digest_of=(body,),
         )
 
     def sign(

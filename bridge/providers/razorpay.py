@@ -27,7 +27,6 @@ from bridge.providers.hmac_scheme import (
     match_any,
     require_header,
     require_text,
-    signed_digest,
     text_member,
     unhex,
 )
@@ -104,7 +103,7 @@ class RazorpayProvider(ProviderBase):
             time=created if created is not None else now,
             body=parsed,
             raw=body,
-            digest=signed_digest(body),
+            digest_of=(body,),
         )
 
     def sign(

@@ -31,7 +31,6 @@ from bridge.providers.hmac_scheme import (
     mac,
     match_any,
     require_header,
-    signed_digest,
     unb64,
 )
 
@@ -107,7 +106,7 @@ class ShopifyProvider(ProviderBase):
             time=when if when is not None else now,
             body=parsed,
             raw=body,
-            digest=signed_digest(topic.encode(), b"\n", body),
+            digest_of=(topic.encode(), b"\n", body),
         )
 
     def sign(
