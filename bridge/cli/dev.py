@@ -42,6 +42,22 @@ def missing_secrets(catalogue: Catalogue, environ: dict[str, str]) -> dict[str, 
     return found
 
 
+def dev_variables(
+    catalogue: Catalogue, environ: dict[str, str], web_url: str
+) -> dict[str, dict[str, str]]:
+    """Per source, development values of other variables its provider needs and the
+    environment lacks (Square signs the notification URL: ``SQUARE_WEBHOOK_URL``)."""
+    found: dict[str, dict[str, str]] = {}
+    for source in catalogue:
+        hook = getattr(source.provider, "dev_variables", None)
+        if hook is None:
+            continue
+        values = {k: v for k, v in hook(source.name, web_url).items() if not environ.get(k)}
+        if values:
+            found[source.name] = values
+    return found
+
+
 @dataclass
 class Child:
     """A process ``bridge dev`` started (and will stop, by PID)."""
@@ -134,6 +150,9 @@ def dev(port: int | None, data_dir: Path) -> None:
             raise click.ClickException("\n".join(lines)) from None
         secrets = missing_secrets(catalogue, env)
         env.update(secrets)
+        extra = dev_variables(catalogue, env, f"http://127.0.0.1:{port}")
+        for values in extra.values():
+            env.update(values)
 
         collector_line = ""
         if settings.segment_write_key is None:
@@ -182,6 +201,7 @@ def dev(port: int | None, data_dir: Path) -> None:
             sample_file.parent.mkdir(parents=True, exist_ok=True)
             sample_file.write_bytes(sample.body)
             secret_env = "".join(f"{v}={env[v]} " for v in source.secret_vars if v in secrets)
+            secret_env += "".join(f"{k}={v} " for k, v in extra.get(source.name, {}).items())
             event_type = f" --event-type {sample.event_type}" if sample.event_type else ""
             click.echo("")
             click.echo(f"Send a signed sample event to {source.name} from another terminal:")

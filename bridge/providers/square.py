@@ -136,6 +136,11 @@ class SquareProvider(ProviderBase):
     def dev_secret(self) -> str:
         return "bridge-dev-square-signature-key"
 
+    def dev_variables(self, source: str, web_url: str) -> dict[str, str]:
+        """For ``bridge dev``: the notification URL is the local web app's."""
+        variable = source.upper().replace("-", "_") + "_WEBHOOK_URL"
+        return {variable: f"{web_url}/webhooks/{source}"}
+
     def sample(self) -> Sample:
         return Sample(orjson.dumps(_SAMPLE))
 

@@ -111,3 +111,16 @@ def test_bridge_send_signs_every_sample_like_its_provider(
             sent.append(name)
     stored = [Envelope.decode(r) for r in redis.lrange(keys.INBOX, 0, -1)]
     assert sorted(e.source for e in stored) == sorted(sent)
+
+
+def test_bridge_dev_gives_square_its_local_notification_url(redis_url: str) -> None:
+    from bridge.catalogue import Catalogue
+    from bridge.cli.dev import dev_variables
+
+    env = {**base_env(redis_url), "SQUARE_WEBHOOK_SECRET": "k"}
+    catalogue = Catalogue.load(ROOT / "mappings", env)
+    found = dev_variables(catalogue, env, "http://127.0.0.1:8123")
+    assert found == {"square": {"SQUARE_WEBHOOK_URL": "http://127.0.0.1:8123/webhooks/square"}}
+    # A URL the operator set is kept.
+    env["SQUARE_WEBHOOK_URL"] = SQUARE_URL
+    assert dev_variables(catalogue, env, "http://127.0.0.1:8123") == {}
