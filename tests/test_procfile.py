@@ -23,6 +23,7 @@ from bridge.mappings import MemoryIdentityStore, load_mappings
 from bridge.redis_server import free_port
 from tests.intake.conftest import base_env
 from tests.processes import BIN, ROOT, stop, wait_until
+from tests.revenue_secrets import REVENUE_ENV
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers
 
 PROCFILE = ROOT / "Procfile"
@@ -111,7 +112,7 @@ def test_procfile_delivers_every_call_across_a_sigterm(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     bodies = [stripe_event() for _ in range(60)]
-    stripe_mapping = load_mappings(ROOT / "mappings", env)["stripe"]
+    stripe_mapping = load_mappings(ROOT / "mappings", {**env, **REVENUE_ENV})["stripe"]
     expected = set()
     for body in bodies:
         event = orjson.loads(body)
