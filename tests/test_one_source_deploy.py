@@ -21,11 +21,12 @@ from redis import Redis
 from bridge.collector import Collector
 from bridge.redis_server import free_port
 from tests.processes import BIN, ROOT, stop, wait_until
+from tests.revenue_secrets import REVENUE_SOURCES
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers
 from tests.test_dockerfile import image_cmd
 from tests.test_procfile import PROCFILE, procfile
 
-OTHER_SOURCES = {"clerk", "github", "site"}
+OTHER_SOURCES = {"clerk", "github", "site", *REVENUE_SOURCES}
 
 
 def clean_environ() -> dict[str, str]:

@@ -24,6 +24,7 @@ from bridge.mappings import MemoryIdentityStore
 from bridge.redis_server import free_port
 from tests.intake.conftest import base_env
 from tests.processes import BIN, ROOT, stop, wait_until
+from tests.revenue_secrets import REVENUE_ENV
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers
 
 PROCFILE = ROOT / "Procfile"
@@ -116,8 +117,9 @@ def test_procfile_delivers_every_call_across_a_sigterm(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     bodies = [stripe_event() for _ in range(60)]
-    # Every shipped mapping compiles with its variables set (site's write keys included).
-    shipped = Catalogue.load(ROOT / "mappings", {**env, "BRIDGE_WRITE_KEYS": "wk"})
+    # Every shipped mapping compiles with its variables set (site's and the revenue
+    # providers' included).
+    shipped = Catalogue.load(ROOT / "mappings", {**env, "BRIDGE_WRITE_KEYS": "wk", **REVENUE_ENV})
     stripe_mapping = shipped.mappings()["stripe"]
     expected = set()
     for body in bodies:

@@ -49,6 +49,22 @@ def missing_secrets(catalogue: Catalogue, environ: dict[str, str]) -> dict[str, 
     return found
 
 
+def dev_variables(
+    catalogue: Catalogue, environ: dict[str, str], web_url: str
+) -> dict[str, dict[str, str]]:
+    """Per source, development values of other variables its provider needs and the
+    environment lacks (Square signs the notification URL: ``SQUARE_WEBHOOK_URL``)."""
+    found: dict[str, dict[str, str]] = {}
+    for source in catalogue:
+        hook = getattr(source.provider, "dev_variables", None)
+        if hook is None:
+            continue
+        values = {k: v for k, v in hook(source.name, web_url).items() if not environ.get(k)}
+        if values:
+            found[source.name] = values
+    return found
+
+
 @dataclass
 class Child:
     """A process ``bridge dev`` started (and will stop, by PID)."""
@@ -233,6 +249,9 @@ def dev(port: int | None, data_dir: Path) -> None:
         secrets = missing_secrets(catalogue, env)
         env.update(secrets)
         console_url = console_env(env, f"http://127.0.0.1:{port}")
+        extra = dev_variables(catalogue, env, f"http://127.0.0.1:{port}")
+        for values in extra.values():
+            env.update(values)
 
         collector_line = ""
         if settings.segment_write_key is None:
@@ -301,6 +320,9 @@ def dev(port: int | None, data_dir: Path) -> None:
             sample_file.write_bytes(sample.body)
             secret_env = "".join(
                 f"{v}={shlex.quote(env[v])} " for v in source.secret_vars if v in secrets
+            )
+            secret_env += "".join(
+                f"{k}={shlex.quote(v)} " for k, v in extra.get(source.name, {}).items()
             )
             event_type = f" --event-type {sample.event_type}" if sample.event_type else ""
             click.echo("")

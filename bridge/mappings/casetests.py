@@ -57,6 +57,9 @@ from bridge.mappings.problems import Problem
 #: Value of an unset ``${VAR}`` while running test cases.
 PLACEHOLDER = "test-secret"
 
+#: Value of an unset ``${..._URL}`` while running test cases.
+PLACEHOLDER_URL = "https://test-secret.invalid/"
+
 
 class Case(BaseModel):
     """One test case (the schema of an entry of ``cases``)."""
@@ -97,7 +100,10 @@ class _Placeholder(MappingABC[str, str]):
 
     def __getitem__(self, key: str) -> str:
         value = self.environ.get(key)
-        return value if value else PLACEHOLDER
+        if value:
+            return value
+        # A URL option (SQUARE_WEBHOOK_URL -> options.public_url) must still be a URL.
+        return PLACEHOLDER_URL if key.endswith("_URL") else PLACEHOLDER
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.environ)

@@ -50,7 +50,7 @@ from redis.exceptions import RedisError
 
 from bridge import codec, timefmt
 from bridge.errors import MappingError
-from bridge.mappings import money, subscriptions
+from bridge.mappings import amounts, money, subscriptions
 from bridge.mappings.fastpath import compile_node
 
 #: The identity lookup the ``identity()`` function uses while an event is evaluated
@@ -312,6 +312,25 @@ class Functions(jmespath.functions.Functions):  # type: ignore[misc]
     @signature({"types": ["array", "null"]}, {"types": ["string", "null"]})
     def _func_mrr(self, items: Any, currency: Any) -> Any:
         return subscriptions.mrr(items, currency)
+
+    @signature({"types": ["number", "string", "null"]}, {"types": ["string", "null"]})
+    def _func_major(self, amount: Any, currency: Any) -> Any:
+        """Decimal text in major units (Shopify, WooCommerce) -> the amount, checked
+        against the currency's exponent and given in the type money() gives."""
+        if amount is None or amount == "":
+            return None
+        if currency is None:
+            raise MappingError("major(): currency is null")
+        return money.to_decimal(amounts.to_minor(amount, currency), currency)
+
+    @signature({"types": ["number", "string", "null"]}, {"types": ["string", "null"]})
+    def _func_minor(self, amount: Any, currency: Any) -> int | None:
+        """Decimal text in major units -> integer minor units (for add/subtract)."""
+        if amount is None or amount == "":
+            return None
+        if currency is None:
+            raise MappingError("minor(): currency is null")
+        return amounts.to_minor(amount, currency)
 
 
 def _text(value: Any) -> str:

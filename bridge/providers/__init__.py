@@ -20,11 +20,21 @@ from bridge.providers.base import (
     VerifiedEvent,
     verify_closed,
 )
+from bridge.providers.chargebee import ChargebeeProvider
 from bridge.providers.generic_hmac import GenericHmacProvider
 from bridge.providers.github import GitHubProvider
+from bridge.providers.lemonsqueezy import LemonSqueezyProvider
+from bridge.providers.paddle import PaddleProvider
+from bridge.providers.paystack import PaystackProvider
+from bridge.providers.polar import PolarProvider
+from bridge.providers.razorpay import RazorpayProvider
+from bridge.providers.recurly import RecurlyProvider
 from bridge.providers.segment import SegmentProvider
+from bridge.providers.shopify import ShopifyProvider
+from bridge.providers.square import SquareProvider
 from bridge.providers.standard_webhooks import StandardWebhooksProvider
 from bridge.providers.stripe import StripeProvider
+from bridge.providers.woocommerce import WooCommerceProvider
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -57,6 +67,22 @@ for _cls in (
     SegmentProvider,
 ):
     register(_cls)
+
+# The revenue providers beyond Stripe.
+_REVENUE: tuple[type[Provider], ...] = (
+    ShopifyProvider,
+    PaddleProvider,
+    LemonSqueezyProvider,
+    PaystackProvider,
+    RazorpayProvider,
+    SquareProvider,
+    WooCommerceProvider,
+    RecurlyProvider,
+    ChargebeeProvider,
+    PolarProvider,
+)
+for _provider in _REVENUE:
+    register(_provider)
 
 
 def _load_entry_points() -> None:

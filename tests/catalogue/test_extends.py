@@ -15,6 +15,7 @@ from bridge.envelope import Envelope
 from bridge.errors import ConfigError
 from bridge.mappings import MemoryIdentityStore, layers
 from tests.conftest import ROOT
+from tests.revenue_secrets import REVENUE_SOURCES
 
 SHIPPED = ROOT / "mappings"
 
@@ -207,7 +208,7 @@ def test_extending_an_unknown_mapping_is_a_finding(tmp_path: Path) -> None:
         Catalogue.load([SHIPPED, tmp_path], {})
     assert info.value.problems == [
         f"{tmp_path / 'paypal.yaml'}:1:10: schema: extends: no shipped mapping 'paypal' "
-        "(shipped: clerk, github, site, stripe)"
+        f"(shipped: {', '.join(sorted(['clerk', 'github', 'site', 'stripe', *REVENUE_SOURCES]))})"
     ]
 
 
@@ -226,7 +227,8 @@ def test_check_and_sources_see_both_layers(operator: Path) -> None:
     result = runner.invoke(main, ["mappings", "check"], env=env)
     assert result.exit_code == 0, result.output
     # Shipped and operator layers, one file per source: stripe is the operator's.
-    assert result.output.splitlines()[-1].startswith("OK: 4 mapping(s)")  # + site
+    # clerk, github, site, stripe and the ten revenue providers
+    assert result.output.splitlines()[-1].startswith("OK: 14 mapping(s)")
     assert f"{SHIPPED / 'clerk.yaml'}:5:10: info: source 'clerk' is off" in result.output
     sources = {
         s["source"]: s

@@ -10,6 +10,10 @@ from bridge.catalogue import Catalogue
 from bridge.errors import ConfigError
 from bridge.settings import Settings
 from tests.conftest import ROOT
+from tests.revenue_secrets import REVENUE_SOURCES
+
+#: Every shipped source, as lists in messages name them.
+KNOWN = ", ".join(sorted(["clerk", "github", "site", "stripe", *REVENUE_SOURCES]))
 
 SHIPPED = ROOT / "mappings"
 
@@ -21,6 +25,7 @@ def test_only_the_source_whose_secret_is_set_is_on() -> None:
         "clerk": "CLERK_WEBHOOK_SECRET is not set",
         "github": "GITHUB_WEBHOOK_SECRET is not set",
         "site": "BRIDGE_WRITE_KEYS is not set",
+        **{n: f"{n.upper()}_WEBHOOK_SECRET is not set" for n in REVENUE_SOURCES},
     }
 
 
@@ -42,7 +47,7 @@ def test_an_empty_secret_counts_as_unset() -> None:
 def test_no_secret_at_all_is_a_valid_catalogue_with_every_source_off() -> None:
     catalogue = Catalogue.load(SHIPPED, {})
     assert catalogue.on == []
-    assert set(catalogue.off) == {"clerk", "github", "site", "stripe"}
+    assert set(catalogue.off) == {"clerk", "github", "site", "stripe", *REVENUE_SOURCES}
 
 
 def test_pinned_sources_are_exactly_the_ones_on() -> None:
@@ -53,6 +58,10 @@ def test_pinned_sources_are_exactly_the_ones_on() -> None:
         "clerk": "not listed in BRIDGE_SOURCES",
         "github": "not listed in BRIDGE_SOURCES",
         "site": "not listed in BRIDGE_SOURCES (and BRIDGE_WRITE_KEYS is not set)",
+        **{
+            n: f"not listed in BRIDGE_SOURCES (and {n.upper()}_WEBHOOK_SECRET is not set)"
+            for n in REVENUE_SOURCES
+        },
     }
 
 
@@ -69,7 +78,7 @@ def test_pinning_an_unknown_source_stops_the_boot() -> None:
     with pytest.raises(ConfigError) as info:
         Catalogue.load(SHIPPED, {"STRIPE_WEBHOOK_SECRET": "s"}, pinned=["stripe", "paypal"])
     assert info.value.problems == [
-        f"BRIDGE_SOURCES: no mapping for 'paypal' in {SHIPPED} (known: clerk, github, site, stripe)"
+        f"BRIDGE_SOURCES: no mapping for 'paypal' in {SHIPPED} (known: {KNOWN})"
     ]
 
 

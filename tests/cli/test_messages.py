@@ -56,7 +56,8 @@ def test_without_the_variable_and_the_folder_the_shipped_catalogue_is_checked(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "info: source 'stripe' is off" in result.stdout
-    assert result.stdout.splitlines()[-1].startswith("OK: 4 mapping(s)")  # clerk github site stripe
+    # clerk, github, site, stripe and the ten revenue providers
+    assert result.stdout.splitlines()[-1].startswith("OK: 14 mapping(s)")
 
 
 def test_a_path_given_that_does_not_exist(tmp_path: Path) -> None:

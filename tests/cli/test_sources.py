@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from tests.conftest import ROOT
+from tests.revenue_secrets import REVENUE_SOURCES
 
 SECRET_VALUE = "whsec_value_that_must_not_show"
 ENV = {
@@ -32,7 +33,7 @@ def test_table_lists_every_source_with_state_reason_and_variables() -> None:
         "SOURCE", "PROVIDER", "STATE", "WHY", "SECRET", "VARIABLES", "RULES", "EVENT", "TYPES"
     ]  # fmt: skip
     rows = {line.split()[0]: line for line in lines[1:]}
-    assert set(rows) == {"clerk", "github", "site", "stripe"}
+    assert set(rows) == {"clerk", "github", "site", "stripe", *REVENUE_SOURCES}
     assert rows["stripe"].split()[1:3] == ["stripe", "on"]
     assert "STRIPE_WEBHOOK_SECRET set" in rows["stripe"]
     assert rows["clerk"].split()[1:3] == ["standard-webhooks", "off"]
@@ -41,7 +42,7 @@ def test_table_lists_every_source_with_state_reason_and_variables() -> None:
     # The shipped clerk.yaml has two rules: user.created and user.updated.
     assert rows["clerk"].split()[-3:] == ["2", "user.created,", "user.updated"]
     assert SECRET_VALUE not in out + err
-    assert "1 of 4 source(s) on" in err
+    assert f"1 of {4 + len(REVENUE_SOURCES)} source(s) on" in err
 
 
 def test_json_output() -> None:

@@ -12,6 +12,7 @@ from bridge import keys
 from bridge.envelope import Envelope
 from tests.intake.conftest import LogLines
 from tests.intake.test_health import samples
+from tests.revenue_secrets import REVENUE_SOURCES
 from tests.signing import (
     CLERK_SECRET,
     STRIPE_SECRET,
@@ -68,6 +69,7 @@ def test_readyz_lists_sources_on_and_off_with_the_reason(make_app: Callable[...,
         "clerk": "CLERK_WEBHOOK_SECRET is not set",
         "github": "GITHUB_WEBHOOK_SECRET is not set",
         "site": "BRIDGE_WRITE_KEYS is not set",
+        **{n: f"{n.upper()}_WEBHOOK_SECRET is not set" for n in REVENUE_SOURCES},
     }
 
 
@@ -89,6 +91,7 @@ def test_one_line_at_boot_says_which_sources_are_on_and_off(
         "clerk": "CLERK_WEBHOOK_SECRET is not set",
         "github": "GITHUB_WEBHOOK_SECRET is not set",
         "site": "BRIDGE_WRITE_KEYS is not set",
+        **{n: f"{n.upper()}_WEBHOOK_SECRET is not set" for n in REVENUE_SOURCES},
     }
     assert "whsec" not in logs.getvalue()
 

@@ -17,6 +17,7 @@ from bridge.mappings import Mapping, MemoryIdentityStore
 from bridge.mappings.casetests import run
 from bridge.mappings.expressions import iso8601
 from tests.conftest import ROOT, payload_files
+from tests.revenue_secrets import REVENUE_ENV, REVENUE_SOURCES
 
 MAPPINGS = ROOT / "mappings"
 ENV = {
@@ -24,6 +25,7 @@ ENV = {
     "GITHUB_WEBHOOK_SECRET": "g",
     "CLERK_WEBHOOK_SECRET": "c",
     "BRIDGE_WRITE_KEYS": "wk",
+    **REVENUE_ENV,
 }
 SEGMENT_TYPES = {"track", "identify", "group", "page", "screen", "alias"}
 
@@ -43,6 +45,7 @@ def test_every_mapping_has_test_cases_for_every_rule() -> None:
         "stripe.tests.yaml",
         "github.tests.yaml",
         "clerk.tests.yaml",
+        *(f"{name}.tests.yaml" for name in REVENUE_SOURCES),
     }
 
 
@@ -52,6 +55,10 @@ def test_shipped_secrets_come_from_the_documented_variables(shipped: dict[str, M
         "github": ("github", ("g",)),
         "clerk": ("standard-webhooks", ("c",)),
         "site": ("segment", ("wk",)),
+        **{
+            name: (name, tuple(REVENUE_ENV[f"{name.upper()}_WEBHOOK_SECRET"].split(",")))
+            for name in REVENUE_SOURCES
+        },
     }
 
 

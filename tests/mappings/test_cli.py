@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from tests.conftest import ROOT, payload_files
+from tests.revenue_secrets import REVENUE_ENV, REVENUE_SOURCES
 
 from .test_loader import MINIMAL
 
@@ -16,6 +17,7 @@ ENV = {
     "GITHUB_WEBHOOK_SECRET": "b",
     "CLERK_WEBHOOK_SECRET": "c",
     "BRIDGE_WRITE_KEYS": "wk",
+    **REVENUE_ENV,
     "BRIDGE_MAPPINGS_DIR": str(ROOT / "mappings"),
     "REDIS_URL": "redis://127.0.0.1:1/0",
     "BRIDGE_REDIS_TIMEOUT": "0.3",
@@ -30,7 +32,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 def test_check_ok() -> None:
     code, out = invoke("mappings", "check")
     assert code == 0, out
-    assert out.startswith("OK: 4 mapping(s)")
+    assert out.startswith(f"OK: {4 + len(REVENUE_SOURCES)} mapping(s)")
 
 
 def test_check_reports_unset_secret_of_a_pinned_source(tmp_path: Path) -> None:

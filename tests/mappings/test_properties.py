@@ -14,12 +14,14 @@ from bridge.envelope import Envelope
 from bridge.errors import MappingError
 from bridge.mappings import Mapping, MemoryIdentityStore
 from tests.conftest import ROOT
+from tests.revenue_secrets import REVENUE_ENV
 
 ENV = {
     "STRIPE_WEBHOOK_SECRET": "a",
     "GITHUB_WEBHOOK_SECRET": "b",
     "CLERK_WEBHOOK_SECRET": "c",
     "BRIDGE_WRITE_KEYS": "wk",
+    **REVENUE_ENV,
 }
 SHIPPED = Catalogue.load(ROOT / "mappings", ENV).mappings()
 STRIPE = SHIPPED["stripe"]
