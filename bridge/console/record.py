@@ -37,6 +37,7 @@ import orjson
 from redis import Redis
 from redis.exceptions import NoScriptError, RedisError
 
+from bridge import codec
 from bridge.console.mask import environ_headers, mask_headers
 
 if TYPE_CHECKING:
@@ -287,7 +288,7 @@ class DeliveryRecorder:
         pairs: list[tuple[str, bytes]] = []
         for source, event_id, calls in mapped:
             detail = {"at": now, "calls": calls}
-            pairs.append((event_key(source, event_id), orjson.dumps(detail)))
+            pairs.append((event_key(source, event_id), codec.dumps(detail)))
             for call in calls:
                 state = {"state": "waiting", "at": now}
                 pairs.append((call_key(str(call.get("messageId"))), orjson.dumps(state)))
@@ -295,7 +296,7 @@ class DeliveryRecorder:
             state = {"state": "dead", "at": now, "reason": entry.reason, "dlq": entry.id}
             if entry.kind == "event" and entry.source and entry.event_id:
                 detail = {"at": now, "calls": [], "dead": state}
-                pairs.append((event_key(entry.source, entry.event_id), orjson.dumps(detail)))
+                pairs.append((event_key(entry.source, entry.event_id), codec.dumps(detail)))
             for call in entry.calls:
                 pairs.append((call_key(str(call.get("messageId"))), orjson.dumps(state)))
         self.details.write(pairs)

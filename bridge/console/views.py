@@ -36,6 +36,7 @@ from flask import (
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.wrappers import Response as BaseResponse
 
+from bridge import codec
 from bridge.console import data
 from bridge.console.extension import ConsoleState
 from bridge.console.mask import mask_personal
@@ -232,7 +233,8 @@ def events_api() -> Response:
 
 
 def _pretty(obj: Any) -> str:
-    return orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode()
+    # The one codec: amounts are Decimals, shown digit for digit.
+    return codec.dumps(obj, indent=True).decode()
 
 
 def _calls_view(detail: dict[str, Any] | None, reveal: bool) -> tuple[list[dict[str, Any]], int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -230,3 +231,16 @@ def test_a_full_buffer_is_written_by_the_request_that_fills_it(
     assert not redis.exists(record.LOG)
     webhook(recorder, 99)
     assert redis.xlen(record.LOG) == record.FLUSH_AT
+
+
+def test_exact_amounts_are_recorded_digit_for_digit(redis: Redis, redis_url: str) -> None:
+    # money() gives Decimals; recording a chunk's calls must neither fail (which would
+    # fail the drain job after its chunk was committed) nor round them.
+    recorder = record.DeliveryRecorder(redis, settings(redis_url))
+    env = Envelope(source="shop", id="evt_2", type="order.paid", time=1, received_at=1, body={})
+    amount = Decimal("123456789012345678.91")
+    call = {"type": "track", "messageId": "shop:evt_2:0", "userId": "u1"}
+    recorder.mapped(env, [{**call, "properties": {"total": amount}}])
+    recorder.commit([], done=True)
+    raw = redis.get(record.event_key("shop", "evt_2")) or b""
+    assert b'"total":123456789012345678.91' in raw

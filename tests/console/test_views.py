@@ -231,7 +231,7 @@ def test_playground_previews_without_delivering(operator: FlaskClient, redis: Re
     answer = operator.post(
         "/console/playground", data={"source": "stripe", "payload": body, "csrf": csrf}
     )
-    assert answer.status_code == 200
+    assert answer.status_code == 200, answer.text[:2000]
     assert "&#34;type&#34;: &#34;track&#34;" in answer.text
     assert redis.llen("bridge:inbox") == 0
     assert redis.llen("bridge:outbox") == 0

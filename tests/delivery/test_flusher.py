@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -168,9 +169,15 @@ def test_log_lines_are_named_as_documented_with_the_batch_size(
 ) -> None:
     buffer(runtime, 2)
     collector.fail(503, times=1)
-    with structlog.testing.capture_logs() as logs:
-        runtime.flusher.flush(force=True)
-        wait_until(lambda: runtime.flusher.flush().sent, timeout=10)
+    # batch_flushing is a debug line: whatever level an earlier test configured, see it.
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            runtime.flusher.flush(force=True)
+            wait_until(lambda: runtime.flusher.flush().sent, timeout=10)
+    finally:
+        structlog.configure(**saved)
     events = {line["event"]: line for line in logs if line["event"].startswith("batch_")}
     assert set(events) == {"batch_flushing", "batch_failed", "batch_flushed"}  # README's names
     # The size of two calls as JSON: '[' + call + ',' + call + ']'.
