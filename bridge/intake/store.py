@@ -77,6 +77,12 @@ if redis.call('EXISTS', KEYS[4]) == 1 or seen(id)
   redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
   return 0
 end
+local digests = {id}
+if signed ~= '' then
+  digests[2] = signed
+end
+-- Ids in the current bucket before this one (one call: count and read together).
+local count = redis.call('HINCRBY', meta, current .. ':n', #digests) - #digests
 local layout = layouts[2]
 local n
 if not layout then
@@ -101,22 +107,16 @@ else
     n = tonumber(size)
     capacity = capacity + n * target
   end
-  local count = tonumber(redis.call('HGET', meta, current .. ':n')) or 0
   if count >= capacity and n < most then
     n = n * 4
     redis.call('HSET', meta, current, layout .. ',' .. n)
   end
-end
-local digests = {id}
-if signed ~= '' then
-  digests[2] = signed
 end
 for _, digest in ipairs(digests) do
   local key = shard(current, n, digest)
   redis.call('HSET', key, digest, '')
   redis.call('EXPIREAT', key, ARGV[10])
 end
-redis.call('HINCRBY', meta, current .. ':n', #digests)
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
