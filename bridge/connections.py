@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 from redis import Redis
 from redis.sentinel import Sentinel
 
+from bridge.errors import ConfigError
 from bridge.settings import Settings
 
 R = TypeVar("R", bound=Redis)
@@ -77,7 +78,12 @@ class RQRedis(Redis):
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RQRedis:
-        settings = Settings.from_env(redis_url=url) if url else Settings.from_env()
+        try:
+            settings = Settings.from_env(redis_url=url) if url else Settings.from_env()
+        except ConfigError:
+            # The worker itself reports every problem, one per line, and exits 2
+            # (bridge/delivery/worker.py); a traceback from here would hide that.
+            return cast(RQRedis, super().from_url(url, **kwargs))
         if settings.redis_sentinels:
             return sentinel_master(settings, cls, **kwargs)
         return cast(RQRedis, super().from_url(settings.redis_url, **kwargs))
