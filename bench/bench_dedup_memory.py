@@ -16,8 +16,9 @@ script, deletes the inbox (the envelopes are not dedup state) and reads ``INFO m
 * ``compact``: bridge's script with the bucket before holding ``--count`` ids (steady
   traffic): the bucket is sharded to stay packed.
 
-It also reports the CPU time per accept seen from the client (µs, one connection, no
-HTTP): the script's cost side by side. Bounded by ``--count`` (at most 2,000,000).
+It also reports CPU time per accept (µs, one connection, no HTTP) of the client and of
+redis-server (``INFO cpu``): the script's cost side by side. Bounded by ``--count``
+(at most 2,000,000).
 Results: a markdown table on stdout and ``bench/results/dedup-memory-<date>.md``.
 """
 
@@ -72,19 +73,28 @@ def event_id(n: int) -> str:
     return f"evt_1Q{n:022d}"
 
 
-def measure(redis: Redis, count: int, accept: Callable[[int], object]) -> tuple[float, float]:
-    """Bytes of ``used_memory`` per id and client CPU µs per accept for ``count`` ids."""
+def redis_cpu(redis: Redis) -> float:
+    """CPU seconds redis-server has used (user + system)."""
+    info = redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def measure(
+    redis: Redis, count: int, accept: Callable[[int], object]
+) -> tuple[float, float, float]:
+    """Bytes of ``used_memory`` per id, client and redis-server CPU µs per accept for
+    ``count`` ids."""
     redis.flushall()
     base = int(redis.info("memory")["used_memory"])
-    cpu = time.process_time()
+    cpu, server = time.process_time(), redis_cpu(redis)
     for n in range(count):
         accept(n)
         if n % 10_000 == 9_999:
             redis.delete(keys.INBOX)
-    cpu = time.process_time() - cpu
+    cpu, server = time.process_time() - cpu, redis_cpu(redis) - server
     redis.delete(keys.INBOX, keys.INBOX_KICK, keys.METRICS)
     used = int(redis.info("memory")["used_memory"]) - base
-    return used / count, cpu / count * 1e6
+    return used / count, cpu / count * 1e6, server / count * 1e6
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1_000 <= args.count <= MAX_COUNT:
         p.error(f"--count must be 1000..{MAX_COUNT}")
     ttl = DEFAULT_DEDUP_TTL
-    rows: list[tuple[str, float, float, str]] = []
+    rows: list[tuple[str, float, float, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-dedup-") as tmp:
         server = RedisServer(Path(tmp) / "redis", appendonly=False).start()
         try:
@@ -137,9 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"ids per layout, window {ttl} s; `used_memory` delta after deleting the inbox. "
         f"Command: `.venv/bin/python bench/bench_dedup_memory.py --count {args.count}`",
         "",
-        "| layout | bytes / id | client CPU µs / accept | shards |",
-        "|---|---:|---:|---|",
-        *(f"| {name} | {b:.1f} | {us:.0f} | {shards} |" for name, b, us, shards in rows),
+        "| layout | bytes / id | client CPU µs / accept | Redis CPU µs / accept | shards |",
+        "|---|---:|---:|---:|---|",
+        *(
+            f"| {name} | {b:.1f} | {us:.0f} | {server:.0f} | {shards} |"
+            for name, b, us, server, shards in rows
+        ),
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -117,8 +117,8 @@ class MalformedPayload(WebhookError):
 
 class StoreUnavailable(BridgeError):
     """Redis cannot take the event (unreachable, full, read-only); the provider should
-    retry (HTTP 503). ``reason``: ``unavailable``, ``store_full`` or
-    ``store_refusing_writes``."""
+    retry (HTTP 503). ``reason``: ``unavailable``, ``store_full``,
+    ``store_refusing_writes`` or ``store_not_replicated`` (``BRIDGE_REPLICAS_ACK``)."""
 
     retryable = True
 

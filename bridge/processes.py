@@ -13,6 +13,10 @@ GUNICORN_CONF = "python:bridge.gunicorn_conf"
 #: idle (see bridge/delivery/worker.py and bench/README.md for why).
 WORKER_CLASS = "bridge.delivery.worker.BridgeWorker"
 
+#: The Redis client class RQ builds the worker's connection with: it reads bridge's
+#: settings, so ``REDIS_SENTINELS`` reaches workers too (bridge/connections.py).
+CONNECTION_CLASS = "bridge.connections.RQRedis"
+
 
 def web_command(bind: str, *, workers: int | None = None) -> list[str]:
     """``gunicorn`` serving the intake app on ``bind`` (``HOST:PORT``) with the shipped
@@ -29,5 +33,6 @@ def web_command(bind: str, *, workers: int | None = None) -> list[str]:
 def worker_command(redis_url: str, *, quiet: bool = False) -> list[str]:
     """``rq worker`` for the bridge queue with bridge's worker class (``quiet``: RQ's own
     per-job lines off; bridge's structured lines stay)."""
-    command = ["rq", "worker", "--worker-class", WORKER_CLASS, "--url", redis_url]
+    command = ["rq", "worker", "--worker-class", WORKER_CLASS]
+    command += ["--connection-class", CONNECTION_CLASS, "--url", redis_url]
     return [*command, *(["--quiet"] if quiet else []), "bridge"]

@@ -150,6 +150,41 @@ class Settings(BaseModel):
         description="seconds to wait for Redis before answering 503",
         json_schema_extra=_shown("`2.0`"),
     )
+    # --- high availability (README "High availability") -----------------------------
+    redis_sentinels: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("REDIS_SENTINELS"),
+        description=(
+            "comma-separated `host:port` of Redis Sentinels: every process then asks them "
+            "for the primary (and again after a failover); `REDIS_URL` still gives the "
+            "database number and password"
+        ),
+        json_schema_extra=_shown("none: `REDIS_URL` is the Redis"),
+    )
+    redis_sentinel_master: str = Field(
+        "mymaster",
+        min_length=1,
+        validation_alias=_env("REDIS_SENTINEL_MASTER"),
+        description="the name the Sentinels monitor the primary under",
+    )
+    replicas_ack: int = Field(
+        0,
+        ge=0,
+        le=16,
+        validation_alias=_env("BRIDGE_REPLICAS_ACK"),
+        description=(
+            "answer a webhook 2xx only once this many replicas have its event (Redis "
+            "`WAIT`), else 503 so the provider retries"
+        ),
+        json_schema_extra=_shown("`0` (off)"),
+    )
+    replicas_ack_timeout: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("BRIDGE_REPLICAS_ACK_TIMEOUT"),
+        description="seconds `WAIT` may take before the webhook is answered 503",
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto",
         validation_alias=_env("BRIDGE_LOG_FORMAT"),
@@ -381,6 +416,24 @@ class Settings(BaseModel):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(s.strip() for s in value.split(",") if s.strip())
+        if isinstance(value, tuple | list):
+            for address in value:
+                host, colon, port = str(address).rpartition(":")
+                if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                    raise ValueError(f"{address!r} is not host:port")
+        return value
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``REDIS_SENTINELS`` as (host, port) pairs."""
+        pairs = (address.rpartition(":") for address in self.redis_sentinels)
+        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
 
     @field_validator("sources", mode="before")
     @classmethod

@@ -49,7 +49,12 @@ def create_app(settings: Settings | None = None, *, log_stream: TextIO | None = 
         settings=settings,
         redis=redis,
         catalogue=catalogue,
-        store=EventStore(redis, settings.dedup_ttl),
+        store=EventStore(
+            redis,
+            settings.dedup_ttl,
+            replicas_ack=settings.replicas_ack,
+            replicas_ack_timeout=settings.replicas_ack_timeout,
+        ),
     )
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)

@@ -77,6 +77,12 @@ if redis.call('EXISTS', KEYS[4]) == 1 or seen(id)
   redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
   return 0
 end
+local digests = {id}
+if signed ~= '' then
+  digests[2] = signed
+end
+-- Ids in the current bucket before this one (one call: count and read together).
+local count = redis.call('HINCRBY', meta, current .. ':n', #digests) - #digests
 local layout = layouts[2]
 local n
 if not layout then
@@ -101,22 +107,16 @@ else
     n = tonumber(size)
     capacity = capacity + n * target
   end
-  local count = tonumber(redis.call('HGET', meta, current .. ':n')) or 0
   if count >= capacity and n < most then
     n = n * 4
     redis.call('HSET', meta, current, layout .. ',' .. n)
   end
-end
-local digests = {id}
-if signed ~= '' then
-  digests[2] = signed
 end
 for _, digest in ipairs(digests) do
   local key = shard(current, n, digest)
   redis.call('HSET', key, digest, '')
   redis.call('EXPIREAT', key, ARGV[10])
 end
-redis.call('HINCRBY', meta, current .. ':n', #digests)
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
@@ -160,6 +160,10 @@ class EventStore:
 
     redis: Redis
     dedup_ttl: int
+    #: BRIDGE_REPLICAS_ACK: replicas that must hold an event before it is acknowledged.
+    replicas_ack: int = 0
+    #: BRIDGE_REPLICAS_ACK_TIMEOUT: seconds ``WAIT`` may take.
+    replicas_ack_timeout: float = 1.0
 
     def __post_init__(self) -> None:
         self._accept: Script = self.redis.register_script(ACCEPT_LUA)
@@ -228,6 +232,8 @@ class EventStore:
         )
         try:
             result = self._run(len(script_keys), args)
+            if self.replicas_ack:
+                self._replicated()
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
         if result == 0:
@@ -235,6 +241,27 @@ class EventStore:
         if result == 2:
             self.kick()
         return Outcome.ACCEPTED
+
+    def _replicated(self) -> None:
+        """``WAIT`` until ``replicas_ack`` replicas have this connection's writes, else
+        raise StoreUnavailable (503: the provider retries).
+
+        Replication is asynchronous: without this, a failover can lose an event that was
+        acknowledged. A duplicate waits too: the write it made (its counter) follows the
+        first delivery's event in the replication stream, so once it is replicated the
+        event is too, and "duplicate" is as safe an acknowledgement as "accepted". An
+        event that times out here stays in the primary; the provider's retry then finds
+        it ("duplicate") once it is replicated, or, if a failover lost it, is accepted
+        again by the new primary: lost nowhere, acknowledged once.
+        """
+        timeout_ms = max(1, round(self.replicas_ack_timeout * 1000))
+        acked = int(self._client.wait(self.replicas_ack, timeout_ms))
+        if acked < self.replicas_ack:
+            raise StoreUnavailable(
+                f"event reached {acked} of {self.replicas_ack} replicas in "
+                f"{self.replicas_ack_timeout:g} s",
+                reason="store_not_replicated",
+            )
 
     def _run(self, numkeys: int, args: tuple[EncodableT, ...]) -> object:
         """EVALSHA the accept script; once more on a fresh connection if the kept one
@@ -244,8 +271,19 @@ class EventStore:
         try:
             return self._evalsha(numkeys, args)
         except RedisConnectionError:
-            # redis-py has closed the connection; this command opens a new one.
+            # A fresh connection from the pool: the pool connects it afresh, and with
+            # REDIS_SENTINELS that means asking the Sentinels for the primary. (redis-py
+            # reconnects a kept connection to the address it had: the dead primary.)
+            self._drop_client()
             return self._evalsha(numkeys, args)
+
+    def _drop_client(self) -> None:
+        """Forget this thread's kept connection (the next command takes a new one)."""
+        client: Redis | None = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            with contextlib.suppress(*REDIS_ERRORS):
+                client.close()
 
     def _evalsha(self, numkeys: int, args: tuple[EncodableT, ...]) -> object:
         # EVALSHA directly: redis-py's Script.__call__ wrapper costs ~12 µs of CPU per

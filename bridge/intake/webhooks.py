@@ -151,6 +151,7 @@ _UNAVAILABLE = {
     "unavailable": "event store unavailable; retry later",
     "store_full": "event store is full; retry later",
     "store_refusing_writes": "event store is refusing writes; retry later",
+    "store_not_replicated": "event not yet on enough replicas; retry later",
 }
 
 
