@@ -38,12 +38,12 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bridge`` and ``tests`` 
 
 from bridge.backfill import Backfill  # noqa: E402
 from bridge.catalogue import Catalogue  # noqa: E402
-from bridge.collector import Collector  # noqa: E402
 from bridge.delivery import jobs  # noqa: E402
 from bridge.delivery.runtime import Runtime, set_runtime  # noqa: E402
+from bridge.devtools.collector import Collector  # noqa: E402
+from bridge.devtools.redis_server import RedisServer  # noqa: E402
 from bridge.intake.store import EventStore  # noqa: E402
 from bridge.providers import VerifiedEvent  # noqa: E402
-from bridge.redis_server import RedisServer  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
 from tests.stripe_server import API_KEY  # noqa: E402
 

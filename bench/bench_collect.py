@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:  # run as a script
     sys.path.insert(0, str(REPO))
 
 from bench import bench_intake as intake  # noqa: E402
-from bridge.redis_server import RedisServer, free_port  # noqa: E402
+from bridge.devtools.redis_server import RedisServer, free_port  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "collect.lua"
 KEY = "wk_bench_collect"

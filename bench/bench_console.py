@@ -47,8 +47,8 @@ if str(REPO) not in sys.path:
 from bench import bench_intake as bi  # noqa: E402
 from bridge.console import record  # noqa: E402
 from bridge.delivery.observers import FlushEvent  # noqa: E402
+from bridge.devtools.redis_server import RedisServer, free_port  # noqa: E402
 from bridge.envelope import Envelope  # noqa: E402
-from bridge.redis_server import RedisServer, free_port  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
 
 #: Hard limits, whatever the arguments say.

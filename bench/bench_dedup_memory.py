@@ -39,9 +39,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bridge import dedup, keys  # noqa: E402
+from bridge.devtools.redis_server import RedisServer  # noqa: E402
 from bridge.intake.store import EventStore  # noqa: E402
 from bridge.providers import VerifiedEvent  # noqa: E402
-from bridge.redis_server import RedisServer  # noqa: E402
 from bridge.settings import DEFAULT_DEDUP_TTL  # noqa: E402
 
 #: The accept script before bridge.dedup (commit fb87c0d), for the "before" column.

@@ -4,7 +4,7 @@ One command, bounded in count and time, side by side in one run::
 
     .venv/bin/python bench/bench_delivery.py [--calls 50000] [--rounds 3]
 
-Both send the same calls to the same local collector (``python -m bridge.collector``
+Both send the same calls to the same local collector (``python -m bridge.devtools.collector``
 in its own process, so it does not share the sender's GIL), on 127.0.0.1 only:
 
 * ``segment (memory)``: ``analytics.Client(...).track()`` x N, then ``flush()``.
@@ -31,7 +31,7 @@ from bridge.delivery import Client
 from bridge.delivery.flusher import Flusher
 from bridge.delivery.outbox import Outbox, encode_items
 from bridge.delivery.sender import Sender
-from bridge.redis_server import RedisServer, free_port
+from bridge.devtools.redis_server import RedisServer, free_port
 from bridge.settings import Settings
 
 WRITE_KEY = "bench-write-key"
@@ -53,7 +53,14 @@ class RemoteCollector:
     def __init__(self) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge.collector", "--port", str(self.port), "--quiet"],
+            [
+                sys.executable,
+                "-m",
+                "bridge.devtools.collector",
+                "--port",
+                str(self.port),
+                "--quiet",
+            ],
             stderr=subprocess.DEVNULL,
         )
         self.url = f"http://127.0.0.1:{self.port}"

@@ -60,8 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make ``bridge`` importable from the tree
     sys.path.insert(0, str(ROOT))
 
+from bridge.devtools.redis_server import RedisServer, free_port  # noqa: E402
 from bridge.providers.stripe import signature_header  # noqa: E402
-from bridge.redis_server import RedisServer, free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LUA = Path(__file__).resolve().parent / "e2e.lua"
@@ -532,7 +532,7 @@ def main() -> None:
     for var in VARIANT_ENV.values():  # the shipped defaults unless a variant sets one
         env.pop(var, None)
     collector = spawn(
-        [sys.executable, "-m", "bridge.collector", "--port", str(cport), "--quiet"],
+        [sys.executable, "-m", "bridge.devtools.collector", "--port", str(cport), "--quiet"],
         env,
         tmp / "collector.log",
     )

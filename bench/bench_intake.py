@@ -67,8 +67,8 @@ if str(REPO) not in sys.path:  # run as a script: make ``bridge`` importable fro
     sys.path.insert(0, str(REPO))
 
 from bridge import keys, metrics  # noqa: E402
+from bridge.devtools.redis_server import RedisServer, free_port  # noqa: E402
 from bridge.providers.stripe import signature_header  # noqa: E402
-from bridge.redis_server import RedisServer, free_port  # noqa: E402
 
 FIXTURE = Path(
     os.environ.get(

@@ -27,9 +27,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bridge import keys  # noqa: E402
+from bridge.devtools.redis_server import RedisServer  # noqa: E402
 from bridge.intake.store import EventStore  # noqa: E402
 from bridge.providers import VerifiedEvent  # noqa: E402
-from bridge.redis_server import RedisServer  # noqa: E402
 from bridge.settings import DEFAULT_DEDUP_TTL  # noqa: E402
 
 

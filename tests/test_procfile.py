@@ -16,12 +16,12 @@ import orjson
 import pytest
 from redis import Redis
 
-from bridge import processes
 from bridge.catalogue import Catalogue
-from bridge.collector import Collector
+from bridge.devtools import processes
+from bridge.devtools.collector import Collector
+from bridge.devtools.redis_server import free_port
 from bridge.envelope import Envelope
 from bridge.mappings import MemoryIdentityStore
-from bridge.redis_server import free_port
 from tests.intake.conftest import base_env
 from tests.processes import BIN, ROOT, stop, wait_until
 from tests.revenue_secrets import REVENUE_ENV

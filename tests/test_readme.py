@@ -14,7 +14,7 @@ import subprocess
 import pytest
 from redis import Redis
 
-from bridge.collector import Collector
+from bridge.devtools.collector import Collector
 from bridge.metrics import COUNTERS, DERIVED, GAUGES, HISTOGRAMS
 from bridge.settings import Settings, settings_spec
 from tests.processes import BIN, ROOT

@@ -128,7 +128,7 @@ def test_the_web_process_logs_the_redis_url_without_its_password() -> None:
 
 
 def test_redis_server_binary_is_a_setting(tmp_path: Path) -> None:
-    from bridge.redis_server import RedisServer, find_redis_server
+    from bridge.devtools.redis_server import RedisServer, find_redis_server
 
     settings = Settings.from_env({"BRIDGE_REDIS_SERVER": str(tmp_path / "my-redis-server")})
     assert settings.redis_server == str(tmp_path / "my-redis-server")

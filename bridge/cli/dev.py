@@ -30,13 +30,13 @@ import httpx
 from redis import Redis
 from redis.exceptions import RedisError
 
-from bridge import processes
 from bridge.catalogue import Catalogue, layer_dirs
 from bridge.cli import mappings_dir_or_exit, settings_or_exit
 from bridge.console.dev import console_env
 from bridge.delivery.deadletter import DeadLetters
+from bridge.devtools import processes
+from bridge.devtools.redis_server import RedisServer, free_port
 from bridge.errors import ConfigError
-from bridge.redis_server import RedisServer, free_port
 
 
 def missing_secrets(catalogue: Catalogue, environ: dict[str, str]) -> dict[str, str]:
@@ -255,7 +255,7 @@ def dev(port: int | None, data_dir: Path) -> None:
 
         collector_line = ""
         if settings.segment_write_key is None:
-            from bridge.collector import Collector
+            from bridge.devtools.collector import Collector
 
             calls_file = data_dir / "calls.jsonl"
             collector = Collector(port=free_port(), file=calls_file, echo=sys.stdout)

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bridge.collector import Collector
 from bridge.delivery.runtime import STOPPING, Runtime, set_runtime
+from bridge.devtools.collector import Collector
 from bridge.settings import Settings
 from tests.conftest import ROOT
 from tests.signing import STRIPE_SECRET

@@ -14,9 +14,9 @@ from redis import Redis
 from bridge import keys, metrics
 from bridge.backfill import Backfill, BackfillRefused, Checkpoint, parse_when
 from bridge.catalogue import Catalogue
-from bridge.collector import Collector
 from bridge.delivery import jobs
 from bridge.delivery.runtime import Runtime
+from bridge.devtools.collector import Collector
 from bridge.intake import create_app
 from bridge.intake.store import EventStore
 from bridge.settings import Settings

@@ -10,8 +10,8 @@ from redis import Redis
 
 from bridge import reconcile as rec
 from bridge.catalogue import Catalogue
-from bridge.collector import Collector
 from bridge.delivery.runtime import Runtime
+from bridge.devtools.collector import Collector
 from bridge.intake.store import EventStore
 from bridge.settings import Settings
 from bridge.stripe_api import StripeApi

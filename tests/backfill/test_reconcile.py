@@ -12,8 +12,8 @@ from redis import Redis
 from bridge import keys, metrics
 from bridge import reconcile as rec
 from bridge.catalogue import Catalogue, Source
-from bridge.collector import Collector
 from bridge.delivery.runtime import Runtime
+from bridge.devtools.collector import Collector
 from bridge.errors import ProviderApiError
 from bridge.intake.store import EventStore
 from bridge.settings import Settings

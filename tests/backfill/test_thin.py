@@ -9,8 +9,8 @@ from typing import Any
 from redis import Redis
 
 from bridge import hydrate
-from bridge.collector import Collector
 from bridge.delivery.runtime import Runtime
+from bridge.devtools.collector import Collector
 from bridge.settings import Settings
 from tests.backfill.conftest import corpus
 from tests.backfill.test_backfill import drain_all, post_webhook

@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from bridge.redis_server import free_port
+from bridge.devtools.redis_server import free_port
 from tests.processes import ROOT
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bridge.devtools.redis_server import free_port
 from bridge.providers import get_provider
-from bridge.redis_server import free_port
 from tests.cli.test_dev import Output
 from tests.processes import BIN
 

@@ -7,7 +7,7 @@ import subprocess
 
 from redis import Redis
 
-from bridge.redis_server import free_port
+from bridge.devtools.redis_server import free_port
 from tests.intake.conftest import base_env
 from tests.processes import BIN, gunicorn
 
@@ -43,7 +43,7 @@ def test_worker_probe_fails_without_a_worker(redis: Redis, redis_url: str) -> No
 
 
 def test_worker_probe_passes_while_a_worker_runs(redis: Redis, redis_url: str) -> None:
-    from bridge import processes
+    from bridge.devtools import processes
     from tests.processes import stop, wait_until
 
     env = base_env(redis_url)

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pytest
 from playwright.sync_api import sync_playwright
 
-from bridge.collector import Collector
+from bridge.devtools.collector import Collector
 from tests.collect.browser import chromium_path, static_server
 from tests.collect.js import JS, ensure_installed
 from tests.conftest import ROOT

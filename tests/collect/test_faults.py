@@ -17,8 +17,8 @@ import pytest
 from redis import Redis
 
 from bridge import keys
-from bridge.collector import Collector
-from bridge.redis_server import RedisServer
+from bridge.devtools.collector import Collector
+from bridge.devtools.redis_server import RedisServer
 from tests.conftest import ROOT
 from tests.delivery import support
 from tests.delivery.support import Worker, wait_until

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.collector import Collector
+from bridge.devtools.collector import Collector
 from tests.collect.js import run_node_client
 from tests.conftest import ROOT
 from tests.delivery import support

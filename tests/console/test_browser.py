@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 from redis import Redis
 
-from bridge.collector import Collector
 from bridge.delivery.deadletter import DeadLetters
+from bridge.devtools.collector import Collector
 from tests.console.conftest import ARTIFACTS, SHOP_SECRET, TOKEN, WAIT, shot
 from tests.delivery import support
 from tests.processes import gunicorn, wait_until

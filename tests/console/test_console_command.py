@@ -8,7 +8,7 @@ import subprocess
 import httpx
 import pytest
 
-from bridge.redis_server import free_port
+from bridge.devtools.redis_server import free_port
 from tests.console.conftest import TOKEN
 from tests.intake.conftest import base_env
 from tests.processes import BIN, ROOT, stop, wait_until

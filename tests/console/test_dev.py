@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from bridge.redis_server import free_port
+from bridge.devtools.redis_server import free_port
 from tests.cli.test_dev import Output
 from tests.console.conftest import SHOP_SECRET, shot
 from tests.delivery import support

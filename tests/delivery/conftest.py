@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.collector import Collector
 from bridge.delivery.runtime import STOPPING, Runtime, set_runtime
+from bridge.devtools.collector import Collector
 from tests.delivery import support
 from tests.delivery.support import Worker
 

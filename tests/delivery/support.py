@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from redis import Redis
 
-from bridge import processes
+from bridge.devtools import processes
 from bridge.envelope import Envelope
 from bridge.intake.store import EventStore
 from bridge.providers import VerifiedEvent
@@ -103,7 +103,7 @@ class Worker:
         self._fh = log.open("ab")
         full = {**os.environ, **environ}
         self.process = subprocess.Popen(
-            # The production command line (bridge.processes), quieter.
+            # The production command line (bridge.devtools.processes), quieter.
             [
                 str(VENV_BIN / "rq"),
                 *processes.worker_command(environ["REDIS_URL"])[1:-1],

@@ -7,8 +7,8 @@ import pytest
 from redis import Redis
 
 from bridge import keys
-from bridge.collector import Collector
 from bridge.delivery import MAX_CALL_BYTES, Client, FlushEvent, InvalidCall
+from bridge.devtools.collector import Collector
 from tests.delivery import support
 
 

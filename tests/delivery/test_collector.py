@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bridge.collector import Collector, describe
+from bridge.devtools.collector import Collector, describe
 
 BATCH = {
     "batch": [{"type": "track", "event": "E", "userId": "u", "messageId": "m1"}],

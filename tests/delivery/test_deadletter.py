@@ -12,9 +12,9 @@ from rq import Queue
 
 from bridge import keys, metrics
 from bridge.cli.dlq import dlq
-from bridge.collector import Collector
 from bridge.delivery import jobs
 from bridge.delivery.runtime import Runtime
+from bridge.devtools.collector import Collector
 from bridge.drain import FAILURE_TTL
 from tests.delivery import support
 from tests.delivery.support import accept, message_id, wait_until

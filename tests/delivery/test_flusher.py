@@ -9,10 +9,10 @@ import structlog
 from redis import Redis
 
 from bridge import keys, metrics
-from bridge.collector import Collector
 from bridge.delivery.observers import FlushEvent
 from bridge.delivery.outbox import encode_items
 from bridge.delivery.runtime import Runtime
+from bridge.devtools.collector import Collector
 from tests.delivery.support import wait_until
 
 

@@ -12,11 +12,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 
 from bridge import keys, metrics
-from bridge.collector import Collector
 from bridge.delivery import jobs
 from bridge.delivery.deadletter import DeadLetter
 from bridge.delivery.outbox import MAX_CALL_BYTES
 from bridge.delivery.runtime import STOPPING, Runtime
+from bridge.devtools.collector import Collector
 from bridge.drain import enqueue_drain
 from bridge.envelope import Envelope
 from tests.delivery.support import accept, message_id, push_unkicked, wait_until

@@ -5,8 +5,8 @@ import gzip
 import httpx
 import pytest
 
-from bridge.collector import Collector
 from bridge.delivery.sender import Sender, batch_body, parse_retry_after
+from bridge.devtools.collector import Collector
 from bridge.errors import RejectedDelivery, RetryableDelivery
 
 CALLS = b'[{"type":"track","event":"E","userId":"u","messageId":"m1"}]'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from bridge import processes
+from bridge.devtools import processes
 from tests.intake.conftest import base_env
 from tests.processes import BIN, ROOT
 

@@ -14,7 +14,7 @@ import pytest
 from redis import Redis
 
 from bridge import keys
-from bridge.collector import Collector
+from bridge.devtools.collector import Collector
 from tests.delivery import support
 from tests.delivery.conftest import collector, workers  # noqa: F401 (fixtures)
 from tests.delivery.support import Worker, accept, message_id, wait_until

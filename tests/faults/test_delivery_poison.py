@@ -20,8 +20,8 @@ from redis import Redis
 from rq.registry import FailedJobRegistry
 
 from bridge import keys
-from bridge.collector import Collector
 from bridge.delivery.deadletter import DeadLetters
+from bridge.devtools.collector import Collector
 from bridge.envelope import Envelope
 from bridge.intake import create_app
 from tests.delivery import support

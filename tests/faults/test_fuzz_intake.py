@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from bridge import keys
+from bridge.devtools.redis_server import RedisServer
 from bridge.intake import create_app
-from bridge.redis_server import RedisServer
 from bridge.settings import Settings
 from tests.intake.conftest import LogLines, base_env
 from tests.processes import gunicorn

@@ -11,8 +11,8 @@ from flask import Flask
 from redis import Redis
 
 from bridge import keys
+from bridge.devtools.redis_server import RedisServer, free_port
 from bridge.intake import create_app
-from bridge.redis_server import RedisServer, free_port
 from bridge.settings import Settings
 from tests.intake.conftest import LogLines, base_env
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers

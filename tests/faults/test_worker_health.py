@@ -10,9 +10,9 @@ import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bridge import processes
 from bridge.delivery import jobs
 from bridge.delivery.runtime import Runtime
+from bridge.devtools import processes
 from tests.delivery import support
 from tests.delivery.conftest import collector, make_runtime, runtime  # noqa: F401 (fixtures)
 from tests.delivery.support import push_unkicked

@@ -16,8 +16,8 @@ from redis import Redis
 from redis.exceptions import OutOfMemoryError
 
 from bridge import keys
-from bridge.collector import Collector
-from bridge.redis_server import RedisServer
+from bridge.devtools.collector import Collector
+from bridge.devtools.redis_server import RedisServer
 from tests.delivery import support
 from tests.delivery.conftest import collector, workers  # noqa: F401 (fixtures)
 from tests.delivery.support import Worker, accept, message_id, wait_until

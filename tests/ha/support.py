@@ -1,5 +1,5 @@
 """A real primary, replicas and a Sentinel for the high-availability tests, all started
-from the binary bridge finds (bridge/redis_server.py); ``redis-sentinel`` is
+from the binary bridge finds (bridge/devtools/redis_server.py); ``redis-sentinel`` is
 ``redis-server --sentinel``. Every wait is bounded; everything is stopped by PID."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from bridge.redis_server import RedisServer, find_redis_server, free_port
+from bridge.devtools.redis_server import RedisServer, find_redis_server, free_port
 
 #: Name the Sentinel monitors the primary under.
 MASTER = "bridge"

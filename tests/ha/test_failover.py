@@ -22,9 +22,9 @@ from redis import Redis
 
 from bridge import keys
 from bridge.connections import RQRedis, redis_from_settings
+from bridge.devtools.redis_server import RedisServer
 from bridge.envelope import Envelope
 from bridge.intake import create_app
-from bridge.redis_server import RedisServer
 from bridge.settings import Settings
 from tests.ha.support import MASTER, SentinelServer, replicate, wait_for
 from tests.intake.conftest import base_env

@@ -51,7 +51,7 @@ def test_mapping_problems_are_listed_with_file_line_and_column(
 
 
 def test_app_starts_without_redis_and_reports_not_ready(make_app: Callable[..., Flask]) -> None:
-    from bridge.redis_server import free_port
+    from bridge.devtools.redis_server import free_port
 
     app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", BRIDGE_REDIS_TIMEOUT="0.3")
     client = app.test_client()

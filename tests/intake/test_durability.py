@@ -9,7 +9,7 @@ from flask import Flask
 from redis import Redis
 
 from bridge import keys
-from bridge.redis_server import RedisServer, free_port
+from bridge.devtools.redis_server import RedisServer, free_port
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers
 
 

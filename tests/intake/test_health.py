@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.redis_server import free_port
+from bridge.devtools.redis_server import free_port
 from tests.signing import STRIPE_SECRET, STRIPE_SECRET_NEXT, stripe_event, stripe_headers
 
 

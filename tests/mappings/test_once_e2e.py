@@ -13,9 +13,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from bridge import codec
-from bridge.collector import Collector
 from bridge.delivery import jobs
 from bridge.delivery.runtime import Runtime, set_runtime
+from bridge.devtools.collector import Collector
 from bridge.intake import create_app
 from bridge.settings import Settings
 from tests.conftest import ROOT

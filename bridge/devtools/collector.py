@@ -19,7 +19,7 @@ The same controls over HTTP: ``POST /control`` with a JSON body such as
 ``{"mode": "fail", "status": 429, "retry_after": 2, "times": 3}`` (modes ``ok``,
 ``fail``, ``hang`` with ``seconds``, ``trickle`` with ``seconds`` per byte, ``redirect``
 with ``location`` and ``status``, ``drop``); ``GET /stats`` answers the counts.
-Run it alone with ``python -m bridge.collector --port 8081 --file calls.jsonl``.
+Run it alone with ``python -m bridge.devtools.collector --port 8081 --file calls.jsonl``.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class Collector:
         self.stop()
 
     def serve_forever(self) -> None:
-        """Run in the foreground until interrupted (``python -m bridge.collector``)."""
+        """Run in the foreground until interrupted (``python -m bridge.devtools.collector``)."""
         self.start()
         try:
             while True:
@@ -451,7 +451,8 @@ def _make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m bridge.collector", description="A local Segment-compatible collector."
+        prog="python -m bridge.devtools.collector",
+        description="A local Segment-compatible collector.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
