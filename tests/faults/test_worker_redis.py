@@ -90,9 +90,13 @@ def test_a_worker_rides_out_a_redis_outage_under_load(
 
 
 def restarting(worker: Worker) -> bool:
-    """RQ's loop quit on a Redis error and the worker waits to run it again (or died)."""
+    """The worker waits for Redis (or died): RQ's loop quit on a Redis error and bridge
+    waits to run it again, or RQ's own dequeue is retrying the connection. Which of the
+    two depends on the command Redis failed under, so either counts."""
     return worker.process.poll() is not None or any(
-        line.get("event") == "worker_restarting" for line in worker.logs()
+        line.get("event") == "worker_restarting"
+        or "could not connect to Redis" in str(line.get("event"))
+        for line in worker.logs()
     )
 
 

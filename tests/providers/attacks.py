@@ -134,7 +134,9 @@ class AttackTable:
         value = headers[self.case.signature_header]
         # Change one character near the end (inside the MAC / the credentials).
         i = len(value) - 3
-        flipped = value[:i] + ("A" if value[i] != "A" else "B") + value[i + 1 :]
+        # A digit, so that the change is one whatever the encoding: "A" for "a" would be
+        # the same byte in a case-insensitive hex signature (Paddle, Lemon Squeezy).
+        flipped = value[:i] + ("0" if value[i].lower() != "0" else "1") + value[i + 1 :]
         status, answer = self.post(client, body, {**headers, self.case.signature_header: flipped})
         assert status == 400
         assert answer["reason"] in {"bad_signature", "malformed_signature"}
