@@ -279,8 +279,12 @@ class Mapping:
             # map (a dead letter) must not hold a claim that keeps its payment from
             # counting. A once-rule's `remember` facts are the winner's only.
             for rule, ids, built in claims:
-                # What it is counted as (its first id: the calls' messageId), and by whom.
-                owner = f"{ids[0]}\t{envelope.id}/{rule.name}"
+                # What it is counted as (its first id: the calls' messageId), and by whom:
+                # this very envelope (its id and when intake stored it), so that the same
+                # envelope mapped again after a crash finds its own claim and re-emits,
+                # while a later delivery under the same id (a provider whose id is derived
+                # from the payment's state, re-sent after the dedup window) counts nothing.
+                owner = f"{ids[0]}\t{envelope.id}@{envelope.received_at!r}/{rule.name}"
                 if identity.claim(self.source, ids, owner) != owner:
                     drop = {id(c) for c in built}
                     calls = [c for c in calls if id(c) not in drop]

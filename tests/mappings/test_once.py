@@ -72,8 +72,8 @@ def test_the_first_event_to_claim_emits_and_others_of_the_same_thing_do_not(
     first = shop.evaluate(shop_event("e1", "order.paid", order="o1", payment="p1"), store)
     assert [c["messageId"] for c in first] == ["shop:o1:0"]
     # What it was counted as (the first id) and by which event and rule.
-    assert redis.get(once_key("shop", "o1")) == b"o1\te1/paid"
-    assert redis.get(once_key("shop", "p1")) == b"o1\te1/paid"
+    assert redis.get(once_key("shop", "o1")) == b"o1\te1@0.0/paid"
+    assert redis.get(once_key("shop", "p1")) == b"o1\te1@0.0/paid"
     assert redis.ttl(once_key("shop", "p1")) > 0
     # Another event naming only the payment: the same payment, nothing emitted.
     assert shop.evaluate(shop_event("e2", "payment.paid", payment="p1"), store) == []
@@ -87,7 +87,7 @@ def test_a_refused_claim_spreads_to_the_ids_the_owner_did_not_name(shop: Any, re
     assert shop.evaluate(shop_event("e1", "payment.paid", payment="p1"), store)
     # e2 knows the order and the payment; it loses, and teaches the order id the owner.
     assert shop.evaluate(shop_event("e2", "order.paid", order="o1", payment="p1"), store) == []
-    assert redis.get(once_key("shop", "o1")) == b"p1\te1/paid"
+    assert redis.get(once_key("shop", "o1")) == b"p1\te1@0.0/paid"
     # So an event that names only the order is refused too.
     assert shop.evaluate(shop_event("e3", "order.paid", order="o1"), store) == []
 
@@ -163,7 +163,7 @@ def test_connected_accounts_count_their_own_payments(redis: Redis) -> None:
     assert mapping.evaluate(event("e1", "payment.paid", "acct_a"), store)
     assert mapping.evaluate(event("e2", "payment.paid", "acct_b"), store)
     assert mapping.evaluate(event("e3", "payment.paid", "acct_a"), store) == []
-    assert redis.get(once_key("shop", "acct_a/p1")) == b"acct_a/p1\te1/paid"
+    assert redis.get(once_key("shop", "acct_a/p1")) == b"acct_a/p1\te1@0.0/paid"
     # counted() answers within the account, without its prefix.
     refund = mapping.evaluate(event("e4", "refund", "acct_b"), store)
     assert refund[0]["properties"] == {"order_id": "p1"}
@@ -463,3 +463,16 @@ def test_basil_payment_counts_once_and_its_refund_joins_the_order(
     assert refunds[0]["properties"]["order_id"] == INVOICE
     assert refunds[0]["properties"]["total"] == Decimal("5.00")
     assert refunds[0].get("anonymousId") == f"stripe:{CUSTOMER}"
+
+
+def test_the_same_id_delivered_again_later_counts_nothing(shop: Any, redis: Redis) -> None:
+    # Providers whose event id is derived from the payment's state (WooCommerce
+    # `order:<id>:paid`, Square `payment:<id>:COMPLETED`) send the same id again when the
+    # order is edited; past the dedup window intake stores it as a new envelope. Only the
+    # envelope that claimed re-emits (a crash re-maps it); a new one counts nothing.
+    store = IdentityStore(redis)
+    first = shop_event("order:o1:paid", "order.paid", order="o1")
+    assert [c["messageId"] for c in shop.evaluate(first, store)] == ["shop:o1:0"]
+    assert [c["messageId"] for c in shop.evaluate(first, store)] == ["shop:o1:0"]  # re-mapped
+    later = Envelope("shop", first.id, first.type, first.time, 864000.0, first.body)
+    assert shop.evaluate(later, store) == []
