@@ -92,7 +92,11 @@ class _SweepMixin(BaseWorker):
                 error = "rq's loop quit"  # on an error it logged; a stop returns below
             except StopRequested:
                 return worked
-            except RedisError as exc:  # registering or tearing down while Redis fails
+            except Exception as exc:  # the worker must outlive it
+                # Registering or tearing down while Redis fails raises RedisError; a
+                # connection Redis dropped can also surface as another type from deep in
+                # redis-py (seen: TypeError from the socket poller). Either way the worker
+                # waits and runs the loop again rather than exiting with work in Redis.
                 error = f"{type(exc).__name__}: {exc}"
             if burst or self._stop_requested or STOPPING.is_set():
                 return worked
