@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
 from bridge.errors import MalformedPayload, SignatureError
-from bridge.providers.base import VerifiedEvent
+from bridge.providers.base import VerifiedEvent, signed_digest
 
 __all__ = [
     "b64",
@@ -42,12 +40,6 @@ __all__ = [
     "unb64",
     "unhex",
 ]
-
-#: Whether :class:`VerifiedEvent` carries ``signed_digest`` (the intake hardening adds it:
-#: a provider that does not sign its event id gives the digest of what it does sign, and
-#: intake treats a digest it has seen as a duplicate whatever the id).
-_HAS_DIGEST = "signed_digest" in {f.name for f in fields(VerifiedEvent)}
-
 
 def mac(algorithm: str, secret: str, message: bytes) -> bytes:
     """Raw HMAC of ``message`` keyed with the UTF-8 bytes of ``secret`` (OpenSSL's one-shot
@@ -126,14 +118,6 @@ def match_any(
         raise SignatureError("signature matches none of the source's secrets")
 
 
-def signed_digest(*parts: bytes) -> str:
-    """SHA-256 hex of the signed content (replays under a fresh unsigned id)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part)
-    return digest.hexdigest()
-
-
 def event(
     *,
     id: str,
@@ -143,12 +127,10 @@ def event(
     raw: bytes,
     digest_of: tuple[bytes, ...] | None = None,
 ) -> VerifiedEvent:
-    """A :class:`VerifiedEvent`; the SHA-256 of ``digest_of`` (what the signature covers,
-    for ids that are not signed) is computed and passed on only where intake uses it."""
-    members: dict[str, Any] = {"id": id, "type": type, "time": time, "body": body, "raw": raw}
-    if _HAS_DIGEST and digest_of is not None:
-        members["signed_digest"] = signed_digest(*digest_of)
-    return VerifiedEvent(**members)
+    """A :class:`VerifiedEvent`; with ``digest_of`` (what the signature covers, for ids
+    that are not signed), its SHA-256 as the event's ``signed_digest``."""
+    digest = signed_digest(*digest_of) if digest_of is not None else None
+    return VerifiedEvent(id=id, type=type, time=time, body=body, raw=raw, signed_digest=digest)
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
