@@ -143,9 +143,13 @@ class _SweepMixin(BaseWorker):
             with contextlib.suppress(Exception):
                 thread.stop()
                 thread.join(timeout=1)
-        if self.pubsub is not None:
+        if thread is None and self.pubsub is not None:
+            # Only without a thread: a stopped thread closes its pub/sub itself when its
+            # loop ends, and closing it here as well, while that thread may still be
+            # reconnecting (join gives up after 1 s), could hang this thread for good.
             with contextlib.suppress(Exception):
                 self.pubsub.close()
+        self.pubsub = None
         with contextlib.suppress(RedisError):
             self.connection.delete(self.key)
 
