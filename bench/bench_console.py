@@ -4,16 +4,19 @@ One command, from the repository root::
 
     .venv/bin/python bench/bench_console.py
 
-1. **Memory.** On a private ``redis-server``, records ``--events`` webhooks the way the
-   web process does (``IntakeRecorder``: a log entry with masked headers and the body)
-   and what workers add (``DeliveryRecorder``: the event's call and its "sent" state),
-   for bodies of the intake bench's size (~3 KB) and a small one, and reports
-   ``used_memory`` growth per event; then the same with the log capped at
+1. **Memory.** On a private ``redis-server``, records ``--events`` webhooks through the
+   real paths (the accept script writes each log entry with its event; the worker's
+   ``DeliveryRecorder`` adds the payload, the call and its "sent" state), for bodies of
+   the intake bench's size (~3 KB) and a small one, and reports the ``MEMORY USAGE``
+   of the console's keys per event; then the same with the log capped at
    ``--retention`` entries, showing the cap holds.
-2. **CPU per webhook.** The real app in one process (Flask's test client, no network
+2. **The webhook path.** Web-process CPU of building a log entry
+   (``IntakeRecorder.stored``), and Redis CPU per accept script call with and without
+   the entry (``INFO commandstats``).
+3. **CPU per webhook.** The real app in one process (Flask's test client, no network
    load generator), recording off and on alternately: median CPU microseconds per
    webhook; steadier than req/s on a shared machine.
-3. **Intake.** Two gunicorns side by side with the same settings (``bench_intake.py``'s
+4. **Intake.** Two gunicorns side by side with the same settings (``bench_intake.py``'s
    helpers, wrk and its request files): ``bridge`` and ``bridge+console``
    (BRIDGE_CONSOLE_TOKEN set, so every webhook is recorded). Rounds alternate the
    order; the ratio console/plain is taken within each round and its median reported.
@@ -56,8 +59,33 @@ MAX_EVENTS = 100_000
 MAX_ROUNDS = 10
 
 
+STRIPE_ENVIRON = {
+    "HTTP_HOST": "bridge.example.com",
+    "HTTP_USER_AGENT": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+    "CONTENT_TYPE": "application/json; charset=utf-8",
+    "HTTP_STRIPE_SIGNATURE": "t=1700000000,v1=" + "0" * 64,
+    "REQUEST_METHOD": "POST",
+    "PATH_INFO": "/webhooks/stripe",
+    "wsgi.url_scheme": "https",
+}
+
+
+def console_bytes(redis: Redis) -> tuple[int, int]:
+    """``MEMORY USAGE`` of every console key (bytes), and how many keys there are."""
+    total = keys = 0
+    for key in redis.scan_iter(match=f"{record.PREFIX}*", count=1000):
+        total += int(redis.memory_usage(key, samples=0) or 0)
+        keys += 1
+    return total, keys
+
+
 def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: int) -> float:
-    """Bytes of ``used_memory`` per recorded event (webhook + its call + "sent")."""
+    """Bytes of console state per recorded event, through the real paths: the accept
+    script writes the log entry (masked headers, facts) with the event, the worker's
+    recorder its payload and call, then the call's "sent" state."""
+    from bridge.intake.store import EventStore
+    from bridge.providers import VerifiedEvent
+
     redis.flushdb()
     settings = Settings.from_env(
         {
@@ -67,29 +95,27 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
         }
     )
     intake = record.IntakeRecorder(redis, settings)
+    store = EventStore(redis, settings.dedup_ttl)
     delivery = record.DeliveryRecorder(redis, settings)
-    headers = {
-        "Host": "bridge.example.com",
-        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-        "Content-Type": "application/json; charset=utf-8",
-        "Stripe-Signature": "t=1700000000,v1=" + "0" * 64,
-        "Content-Length": str(len(body)),
-    }
-    before = int(redis.info("memory")["used_memory"])
+    environ = {**STRIPE_ENVIRON, "CONTENT_LENGTH": str(len(body))}
     for i in range(events):
         event_id = f"evt_{i:024d}"
-        intake.webhook(
+        event = VerifiedEvent(
+            id=event_id, type="checkout.session.completed", time=1.0, body={}, raw=body
+        )
+        entry = intake.stored(
             source="stripe",
             event_id=event_id,
-            event_type="checkout.session.completed",
-            outcome="accepted",
-            reason="",
-            status=200,
+            event_type=event.type,
             ms=0.4,
-            headers=headers,
-            body=body,
+            size=len(body),
+            environ=environ,
         )
-        env = Envelope("stripe", event_id, "checkout.session.completed", 1.0, 1.0, {})
+        store.accept("stripe", event, log_entry=entry)
+        raw = Envelope.encode(
+            source="stripe", id=event_id, type=event.type, time=1.0, received_at=1.0, raw=body
+        )
+        env = Envelope("stripe", event_id, event.type, 1.0, 1.0, {})
         call = {
             "type": "track",
             "event": "Order Completed",
@@ -99,7 +125,7 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
             "properties": {"order_id": "pi_1", "total": 49.0, "revenue": 40.0, "currency": "USD"},
             "context": {"library": {"name": "bridge", "version": "0.1.0"}},
         }
-        delivery.mapped(env, [call])
+        delivery.mapped(env, [call], raw)
         delivery.commit([], done=True)
         delivery.on_flush(
             FlushEvent(
@@ -111,47 +137,57 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
                 payload=orjson.dumps([call]),
             )
         )
-    intake.flush()
     # Capped keys are UNLINKed: wait until Redis's background thread has freed them.
     for _ in range(200):
         if not int(redis.info("memory").get("lazyfree_pending_objects", 0)):
             break
         time.sleep(0.05)
-    after = int(redis.info("memory")["used_memory"])
-    return (after - before) / events
+    total, _ = console_bytes(redis)
+    return total / events
 
 
-def recorder_cpu(redis: Redis, redis_url: str, events: int) -> float:
-    """CPU microseconds per webhook of the recording alone: what the request adds
-    (``IntakeRecorder.webhook`` from a WSGI environ) plus its share of the writes."""
-    redis.flushdb()
+def webhook_path_cost(redis: Redis, redis_url: str, events: int, rounds: int) -> dict[str, float]:
+    """What recording adds to one stored webhook: web-process CPU of building the entry
+    (``IntakeRecorder.stored``), and Redis CPU of the accept script with the log entry
+    against without (``INFO commandstats``, rounds alternating, medians)."""
+    from bridge.intake.store import EventStore
+    from bridge.providers import VerifiedEvent
+
     settings = Settings.from_env({"REDIS_URL": redis_url, "BRIDGE_CONSOLE_TOKEN": "bench"})
     recorder = record.IntakeRecorder(redis, settings)
+    store = EventStore(redis, settings.dedup_ttl)
     body = bi.body_template(3072).encode()
-    environ = {
-        "HTTP_HOST": "bridge.example.com",
-        "HTTP_USER_AGENT": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-        "CONTENT_TYPE": "application/json; charset=utf-8",
-        "CONTENT_LENGTH": str(len(body)),
-        "HTTP_STRIPE_SIGNATURE": "t=1700000000,v1=" + "0" * 64,
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/webhooks/stripe",
-    }
-    started = time.process_time()
-    for i in range(events):
-        recorder.webhook(
+    environ = {**STRIPE_ENVIRON, "CONTENT_LENGTH": str(len(body))}
+
+    def entry(event_id: str) -> record.StoredEntry:
+        return recorder.stored(
             source="stripe",
-            event_id=f"evt_{i:024d}",
+            event_id=event_id,
             event_type="checkout.session.completed",
-            outcome="accepted",
-            reason="",
-            status=200,
             ms=0.4,
-            body=body,
+            size=len(body),
             environ=environ,
         )
-    recorder.flush()
-    return (time.process_time() - started) / events * 1e6
+
+    started = time.process_time()
+    for i in range(events):
+        entry(f"evt_{i}")
+    client_us = (time.process_time() - started) / events * 1e6
+    per: dict[str, list[float]] = {"off": [], "on": []}
+    for rnd in range(rounds):
+        for mode in ("off", "on") if rnd % 2 else ("on", "off"):
+            redis.flushdb()
+            redis.config_resetstat()
+            for i in range(events):
+                event_id = f"evt_{rnd}_{mode}_{i}"
+                event = VerifiedEvent(
+                    id=event_id, type="checkout.session.completed", time=1.0, body={}, raw=body
+                )
+                store.accept("stripe", event, log_entry=entry(event_id) if mode == "on" else None)
+            stats = redis.info("commandstats")["cmdstat_evalsha"]
+            per[mode].append(float(stats["usec_per_call"]))
+    off, on = statistics.median(per["off"]), statistics.median(per["on"])
+    return {"client_us": client_us, "redis_off_us": off, "redis_on_us": on}
 
 
 def inprocess_cpu(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -300,14 +336,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             memory(redis, server.url, args.events, big, args.retention)
             # The cap holds: entries and keys stay bounded whatever was recorded.
             mem["capped_log_entries"] = int(redis.xlen(record.LOG))
-            mem["capped_keys"] = int(redis.dbsize())
+            mem["capped_keys"] = console_bytes(redis)[1]
             mem["body_bytes"] = len(big)
-            result["recorder_cpu_us"] = recorder_cpu(redis, server.url, args.events)
+            result["webhook_path"] = webhook_path_cost(redis, server.url, args.events, 3)
         finally:
             server.stop()
         result["memory"] = mem
+        path = result["webhook_path"]
         print(
-            f"recording CPU per webhook (recorder alone): {result['recorder_cpu_us']:.1f} us",
+            f"on the webhook path: web-process CPU {path['client_us']:.1f} us to build the "
+            f"entry; accept script {path['redis_off_us']:.1f} -> {path['redis_on_us']:.1f} us "
+            "of Redis CPU with the log entry",
             flush=True,
         )
         print(

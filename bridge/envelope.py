@@ -39,6 +39,14 @@ class Envelope:
         )
         return head[:-1] + b',"body":' + raw + b"}"
 
+    @staticmethod
+    def payload(data: bytes) -> bytes:
+        """The provider's body as :meth:`encode` spliced it in, byte for byte, without
+        parsing. The first ``,"body":`` is the splice: the members before it are JSON
+        strings and numbers, and inside a JSON string every ``"`` is escaped."""
+        at = data.find(b',"body":')
+        return data[at + 8 : -1] if at >= 0 else b""
+
     @classmethod
     def decode(cls, data: bytes | str) -> Envelope:
         obj = orjson.loads(data)

@@ -54,7 +54,8 @@ class Entry:
             source=str(meta.get("source", "")),
             type=str(meta.get("type", "")),
             event_id=str(meta.get("eid", "")),
-            outcome=str(meta.get("outcome", "")),
+            # The accept script writes the outcome it decided as a field of its own.
+            outcome=str(meta.get("outcome") or _s(f.get("o", b""))),
             reason=str(meta.get("reason", "")),
             status=str(meta.get("status", "")),
             ms=str(meta.get("ms", "")),
@@ -160,20 +161,17 @@ def _bucket_sums(redis: Redis, keys_: list[str]) -> list[dict[str, int]]:
 
 
 def overview(redis: Redis, sources: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-source counts (last hour from minute buckets, last day from hour buckets),
-    delivery state, workers, the collector's last answer and a per-minute series."""
+    """Per-source counts (the last 60 and 1,440 minute buckets), delivery state,
+    workers, the collector's last answer and a per-minute series."""
     now = time.time()
-    minutes = [record.minute_key(now - 60 * i) for i in range(59, -1, -1)]
-    hours = [record.hour_key(now - 3600 * i) for i in range(23, -1, -1)]
-    per_minute = _bucket_sums(redis, minutes)
-    per_hour = _bucket_sums(redis, hours)
-    # The last day: 23 whole hours before this one, plus this hour so far.
+    per_day = _bucket_sums(redis, [record.minute_key(now - 60 * i) for i in range(1439, -1, -1)])
+    per_minute = per_day[-60:]
     hour_total: dict[str, int] = {}
     for bucket in per_minute:
         for f, n in bucket.items():
             hour_total[f] = hour_total.get(f, 0) + n
     day_total: dict[str, int] = {}
-    for bucket in per_hour:
+    for bucket in per_day:
         for f, n in bucket.items():
             day_total[f] = day_total.get(f, 0) + n
     last = {_s(k): float(_s(v)) for k, v in redis.hgetall(record.LAST).items()}

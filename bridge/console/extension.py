@@ -8,30 +8,20 @@ the pages at ``/console``. Workers record what events became through the same mo
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
 from flask import Flask
 
 from bridge.console.record import IntakeRecorder, recording
-from bridge.log import get_logger
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from redis import Redis
 
     from bridge.catalogue import Catalogue
     from bridge.settings import Settings
 
 __all__ = ["ConsoleState", "init_app"]
-
-#: Requests under this path are recorded.
-PATH_PREFIX = "/webhooks/"
-
-log = get_logger("bridge.console")
 
 
 @dataclass
@@ -50,77 +40,12 @@ def init_app(app: Flask, settings: Settings, redis: Redis, catalogue: Catalogue)
         return
     recorder = IntakeRecorder(redis, settings)
     app.extensions["bridge.console"] = ConsoleState(settings, redis, catalogue, recorder)
-
-    # A WSGI middleware, not Flask hooks: it costs a webhook only what recording needs.
-    app.wsgi_app = RecordWebhooks(app.wsgi_app, recorder)  # type: ignore[method-assign]
+    # The webhook view records through the intake state (bridge.intake.webhooks): a
+    # stored event's entry goes with the accept script, others are buffered.
+    app.extensions["bridge"].recorder = recorder
 
     if settings.console_port is None:
         from bridge.console.views import bp, configure
 
         configure(app, settings)
         app.register_blueprint(bp)
-
-
-class RecordWebhooks:
-    """Records each ``POST /webhooks/<source>`` in the console's log: the facts the view
-    left in the WSGI environ (``bridge.webhook``: source, event id and type;
-    ``bridge.webhook_body``: the raw body), the answer's status and JSON body, and the
-    time to answer. Recording never changes the answer and never fails it."""
-
-    def __init__(self, app: WSGIApplication, recorder: IntakeRecorder) -> None:
-        self.app = app
-        self.recorder = recorder
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if not environ.get("PATH_INFO", "").startswith(PATH_PREFIX):
-            return self.app(environ, start_response)
-        started = time.perf_counter()
-        statuses: list[str] = []
-
-        def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
-            statuses.append(status)
-            return start_response(status, headers, exc_info)
-
-        result = self.app(environ, capture)
-        try:
-            answer = b"".join(result)  # a small JSON answer
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        try:
-            self._record(environ, statuses[-1] if statuses else "500", answer, started)
-        except Exception:
-            log.exception("console_record_failed")
-        return [answer]
-
-    def _record(
-        self, environ: WSGIEnvironment, status_line: str, answer: bytes, started: float
-    ) -> None:
-        ms = round((time.perf_counter() - started) * 1000, 3)
-        status = int(status_line[:3])
-        try:
-            parsed = orjson.loads(answer)
-        except orjson.JSONDecodeError:
-            parsed = None
-        body = parsed if isinstance(parsed, dict) else {}
-        fields = environ.get("bridge.webhook") or {}
-        ok = status == 200
-        if ok:
-            outcome = str(body.get("status"))
-        elif status == 503:
-            outcome = "unavailable"
-        else:
-            outcome = "rejected"
-        source = fields.get("source") or environ.get("PATH_INFO", "")[len(PATH_PREFIX) :]
-        self.recorder.webhook(
-            source=str(source),
-            event_id=fields.get("event_id"),
-            event_type=fields.get("event_type"),
-            outcome=outcome,
-            reason="" if ok else str(body.get("reason", "")),
-            status=status,
-            ms=ms,
-            body=environ.get("bridge.webhook_body") or b"",
-            environ=environ,
-        )

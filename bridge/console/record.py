@@ -3,23 +3,40 @@
 Layout (everything under ``bridge:console:``)::
 
     log            stream  one entry per webhook (and per console action), newest last:
-                           fields m (JSON facts), h (masked headers JSON), b (body);
+                           fields m (JSON facts), o (outcome, when the accept script
+                           wrote the entry), h (masked headers JSON), b (body, for
+                           webhooks the event store did not take);
                            capped at BRIDGE_CONSOLE_RETENTION entries and trimmed to
                            BRIDGE_CONSOLE_RETENTION_AGE seconds
     m:<minute>     hash    per-minute counters ("wh|<source>|<outcome>", "rj|<source>|
-                           <reason>", "calls|sent"); expire after two hours
-    h:<hour>       hash    the same per hour; expire after 26 hours
+                           <reason>", "calls|sent"); expire after 25 hours (the
+                           overview sums the last 60 for an hour, 1,440 for a day)
     last           hash    source -> time of its last webhook
-    ev:<src>:<id>  string  what an event became: its calls, or its dead letter
+    ev:<src>:<id>  string  what an event became: its payload, and its calls or its
+                           dead letter
     call:<msgid>   string  a call's delivery state (waiting, sent, retrying, dead)
     details        list    the ev:/call: keys in the order written; past
                            4 x BRIDGE_CONSOLE_RETENTION the oldest are deleted
     collector      hash    the collector's last answer
 
 Every detail key also expires after BRIDGE_CONSOLE_RETENTION_AGE, so memory is bounded
-by count and by age. Recording never fails the webhook or the job it describes (Redis
-errors are swallowed), and intake does not wait for it: entries are buffered in the
-process and written in one script call per burst.
+by count and by age. Recording never fails the webhook or the job it describes.
+
+Two paths write the log, so that recording costs a webhook almost nothing:
+
+* a verified event that reaches the event store (accepted or duplicate: nearly all
+  traffic) is recorded **by the accept script itself** (:data:`ACCEPT_LOG_LUA`, run by
+  :mod:`bridge.intake.store` in the same call that stores the event), from its masked
+  headers and a few facts (:meth:`IntakeRecorder.stored`): no extra round trip. Its
+  payload is not copied into the log: the worker that maps the event records it with
+  the calls (:meth:`DeliveryRecorder.mapped`), from the envelope it holds anyway
+  (sending and persisting the body twice was most of what recording cost intake);
+* every other answer (rejected, ignored, unavailable) is buffered in the process, body
+  included, and written in one script call per burst (:meth:`IntakeRecorder.webhook`).
+
+For entries the accept script writes, ``ms`` is the time up to the store call: the
+script cannot time its own round trip (the web process's ``webhook`` log line has
+the whole time).
 """
 
 from __future__ import annotations
@@ -31,6 +48,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -39,11 +57,11 @@ from redis.exceptions import NoScriptError, RedisError
 
 from bridge import codec
 from bridge.console.mask import environ_headers, mask_headers
+from bridge.envelope import Envelope
 
 if TYPE_CHECKING:
     from bridge.delivery.deadletter import DeadLetter
     from bridge.delivery.observers import FlushEvent
-    from bridge.envelope import Envelope
     from bridge.settings import Settings
 
 #: Key prefix of everything the console records.
@@ -68,10 +86,13 @@ FLUSH_EVERY = 0.25
 
 REDIS_ERRORS = (RedisError, OSError)
 
-# KEYS[1]: the details list; ARGV: cap, ttl, then key/value pairs.
+# KEYS[1]: the details list, KEYS[2]: the log; ARGV: cap, ttl, the oldest log entry id
+# to keep (the log's age limit: workers keep it, as the accept script does not), then
+# key/value pairs.
 SET_DETAILS_LUA = """
 local ttl = tonumber(ARGV[2])
-for i = 3, #ARGV, 2 do
+redis.call('XTRIM', KEYS[2], 'MINID', ARGV[3])
+for i = 4, #ARGV, 2 do
   redis.call('SET', ARGV[i], ARGV[i + 1], 'EX', ttl)
   redis.call('RPUSH', KEYS[1], ARGV[i])
 end
@@ -101,12 +122,41 @@ return (#ARGV - 1) / 3
 """
 
 
+#: Seconds a per-minute counter hash lives: a day of them, and an hour to spare.
+MINUTE_TTL = 25 * 3600
+
+#: Appended to the intake accept script (:data:`bridge.intake.store.ACCEPT_LUA`), run
+#: after the event was stored (``result``: 0 duplicate, else accepted) when the call
+#: carries the log's keys. KEYS[7..9]: log, minute hash, last; ARGV[13..16]: maxlen,
+#: facts JSON, masked headers JSON, source; ARGV[17]: time. As few calls as will do:
+#: the minute hash's expiry is set when its field is new, and the log is trimmed by age
+#: by workers and by the buffered writes, not per webhook (:data:`SET_DETAILS_LUA`).
+#: ``pcall``: a recording error must not fail an event that is already stored.
+ACCEPT_LOG_LUA = f"""
+if #KEYS > 6 then
+  local outcome = 'accepted'
+  if result == 0 then outcome = 'duplicate' end
+  redis.pcall('XADD', KEYS[7], 'MAXLEN', '~', ARGV[13], '*',
+              'm', ARGV[14], 'o', outcome, 'h', ARGV[15])
+  if redis.pcall('HINCRBY', KEYS[8], 'wh|' .. ARGV[16] .. '|' .. outcome, 1) == 1 then
+    redis.pcall('EXPIRE', KEYS[8], {MINUTE_TTL})
+  end
+  redis.pcall('HSET', KEYS[9], ARGV[16], ARGV[17])
+end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """The log entry of an event the accept script records (keys and arguments it
+    appends to its own; see :data:`ACCEPT_LOG_LUA`)."""
+
+    keys: tuple[str, str, str]
+    args: tuple[int | str | bytes, ...]
+
+
 def minute_key(t: float) -> str:
     return f"{PREFIX}m:{int(t // 60)}"
-
-
-def hour_key(t: float) -> str:
-    return f"{PREFIX}h:{int(t // 3600)}"
 
 
 def event_key(source: str, event_id: str) -> str:
@@ -134,23 +184,30 @@ class Details:
     def write(self, pairs: Sequence[tuple[str, bytes]]) -> None:
         if not pairs:
             return
-        args: list[Any] = [self.cap, self.ttl]
+        args: list[Any] = [self.cap, self.ttl, oldest_kept(self.ttl)]
         for key, value in pairs:
             args += [key, value]
         with contextlib.suppress(*REDIS_ERRORS):
-            self._script(keys=[DETAILS], args=args)
+            self._script(keys=[DETAILS, LOG], args=args)
+
+
+def oldest_kept(age: int) -> str:
+    """The id of the oldest log entry kept under an age limit of ``age`` seconds."""
+    return f"{int((time.time() - age) * 1000)}-0"
 
 
 def count_fields(pipe: Any, counts: Mapping[str, int], t: float) -> None:
-    """Queue per-minute and per-hour counter increments (with their expiry)."""
-    for key, ttl in ((minute_key(t), 7200), (hour_key(t), 26 * 3600)):
-        for field, n in counts.items():
-            pipe.hincrby(key, field, n)
-        pipe.expire(key, ttl)
+    """Queue per-minute counter increments (with their expiry)."""
+    key = minute_key(t)
+    for field, n in counts.items():
+        pipe.hincrby(key, field, n)
+    pipe.expire(key, MINUTE_TTL)
 
 
 class IntakeRecorder:
-    """Buffers one log entry per webhook and writes them in bursts."""
+    """The web process's side of the log: the entry of a stored event travels with the
+    accept script (:meth:`stored`); any other is buffered and written in bursts
+    (:meth:`webhook`)."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
@@ -168,6 +225,40 @@ class IntakeRecorder:
         self._buffer: list[tuple[dict[str, Any], bytes, bytes]] = []
         self._first = 0.0
         self._timer: threading.Timer | None = None
+
+    def stored(
+        self,
+        *,
+        source: str,
+        event_id: str,
+        event_type: str,
+        ms: float,
+        size: int,
+        environ: Mapping[str, Any],
+    ) -> StoredEntry:
+        """The entry of a verified event, for the accept script to write with it
+        (``size``: bytes of its payload, which the worker records, cut at MAX_BODY)."""
+        now = time.time()
+        meta = {
+            "kind": "webhook",
+            "t": now,
+            "source": source,
+            "type": event_type,
+            "eid": event_id,
+            "status": 200,
+            "ms": ms,
+            "truncated": size > MAX_BODY,
+        }
+        return StoredEntry(
+            keys=(LOG, minute_key(now), LAST),
+            args=(
+                self.maxlen,
+                orjson.dumps(meta),
+                orjson.dumps(environ_headers(environ)),
+                source,
+                repr(now),
+            ),
+        )
 
     def webhook(
         self,
@@ -249,7 +340,7 @@ class IntakeRecorder:
         pipe = self.redis.pipeline(transaction=False)
         # EVALSHA directly: a Script in a pipeline asks SCRIPT EXISTS on every execute.
         pipe.evalsha(self._append.sha, 1, LOG, *args)
-        pipe.xtrim(LOG, minid=f"{int((now - self.age) * 1000)}-0", approximate=False)
+        pipe.xtrim(LOG, minid=oldest_kept(self.age), approximate=False)
         count_fields(pipe, counts, now)
         if last:
             pipe.hset(LAST, mapping=last)  # type: ignore[arg-type]
@@ -262,21 +353,27 @@ class IntakeRecorder:
         return len(entries)
 
 
+def _payload(envelope: bytes) -> str:
+    """An envelope's payload as the console keeps it: text, cut at MAX_BODY."""
+    return Envelope.payload(envelope)[:MAX_BODY].decode(errors="replace")
+
+
 class DeliveryRecorder:
     """What workers record: the calls each event became, and each batch's fate."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
         self.details = Details(redis, settings)
-        self._mapped: list[tuple[str, str, list[dict[str, Any]]]] = []
+        self._mapped: list[tuple[str, str, bytes, list[dict[str, Any]]]] = []
 
     @classmethod
     def for_settings(cls, redis: Redis, settings: Settings) -> DeliveryRecorder | None:
         return cls(redis, settings) if recording(settings) else None
 
-    def mapped(self, envelope: Envelope, calls: Sequence[dict[str, Any]]) -> None:
-        """Note the calls of one event (written by :meth:`commit` once they are durable)."""
-        self._mapped.append((envelope.source, envelope.id, list(calls)))
+    def mapped(self, envelope: Envelope, calls: Sequence[dict[str, Any]], raw: bytes) -> None:
+        """Note the calls of one event and its payload (from ``raw``, the stored
+        envelope), written by :meth:`commit` once the calls are durable."""
+        self._mapped.append((envelope.source, envelope.id, raw, list(calls)))
 
     def commit(self, dead: Sequence[DeadLetter], done: bool = True) -> None:
         """Write what the last chunk became: calls waiting, or dead letters. ``done``
@@ -286,8 +383,8 @@ class DeliveryRecorder:
             return
         now = time.time()
         pairs: list[tuple[str, bytes]] = []
-        for source, event_id, calls in mapped:
-            detail = {"at": now, "calls": calls}
+        for source, event_id, raw, calls in mapped:
+            detail = {"at": now, "payload": _payload(raw), "calls": calls}
             pairs.append((event_key(source, event_id), codec.dumps(detail)))
             for call in calls:
                 state = {"state": "waiting", "at": now}
@@ -295,7 +392,8 @@ class DeliveryRecorder:
         for entry in dead:
             state = {"state": "dead", "at": now, "reason": entry.reason, "dlq": entry.id}
             if entry.kind == "event" and entry.source and entry.event_id:
-                detail = {"at": now, "calls": [], "dead": state}
+                payload = _payload(entry.event.encode()) if entry.event else ""
+                detail = {"at": now, "payload": payload, "calls": [], "dead": state}
                 pairs.append((event_key(entry.source, entry.event_id), codec.dumps(detail)))
             for call in entry.calls:
                 pairs.append((call_key(str(call.get("messageId"))), orjson.dumps(state)))

@@ -282,18 +282,21 @@ def _state_text(st: dict[str, Any] | None) -> dict[str, str]:
 
 def _detail_context(entry: data.Entry, reveal: bool) -> dict[str, Any]:
     state = _state()
-    payload_text = entry.body.decode(errors="replace")
+    detail = (
+        data.event_detail(state.redis, entry.source, entry.event_id) if entry.event_id else None
+    )
+    # A webhook the event store took has its payload in what the worker recorded
+    # (bridge.console.record); any other carries it in its log entry.
+    body = entry.body or str((detail or {}).get("payload") or "").encode()
+    payload_text = body.decode(errors="replace")
     masked = 0
     try:
-        parsed = orjson.loads(entry.body) if entry.body else None
+        parsed = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
         parsed = None
     if parsed is not None:
         shown, masked = (parsed, 0) if reveal else mask_personal(parsed)
         payload_text = _pretty(shown)
-    detail = (
-        data.event_detail(state.redis, entry.source, entry.event_id) if entry.event_id else None
-    )
     calls, masked_calls = _calls_view(detail, reveal)
     dead = _state_text(detail["dead"]) if detail and detail.get("dead") else None
     return {

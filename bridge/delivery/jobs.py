@@ -86,7 +86,7 @@ def map_events(
             dead.append(deadletter.event_entry(raw, reason, env.source, env.id))
             continue
         if runtime.console is not None:
-            runtime.console.mapped(env, calls)
+            runtime.console.mapped(env, calls, raw)
         items.extend(ok)
         mapped[env.source] += 1
         if too_large:

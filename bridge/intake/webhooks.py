@@ -20,6 +20,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge import metrics
+from bridge.console.record import IntakeRecorder
 from bridge.errors import (
     PayloadTooLarge,
     SourceOff,
@@ -81,8 +82,9 @@ def receive(source: str) -> tuple[Response, int]:
     state: IntakeState = current_app.extensions["bridge"]
     started = time.perf_counter()
     entry = state.catalogue.get(source)
+    recorder = state.recorder  # the console's log, when it is on
     fields: dict[str, object] = {"source": source}
-    request.environ["bridge.webhook"] = fields  # the console's log (bridge/console)
+    body = b""
     try:
         if entry is None:
             fields["source"] = UNKNOWN_SOURCE_LABEL
@@ -91,7 +93,6 @@ def receive(source: str) -> tuple[Response, int]:
             raise SourceOff(f"source {source!r} is off: {entry.reason}")
         mapping = entry.mapping
         body = _read_body(state.settings.max_body_bytes)
-        request.environ["bridge.webhook_body"] = body
         event = verify_closed(
             entry.provider,
             body,
@@ -109,22 +110,37 @@ def receive(source: str) -> tuple[Response, int]:
         if not mapping.handles(event.type):
             state.store.count(metrics.WEBHOOKS_IGNORED, source=source)
             outcome = "ignored"
+            if recorder is not None:
+                _record(recorder, fields, "ignored", "", 200, started, body)
         else:
-            outcome = state.store.accept(source, event).value
+            log_entry = None
+            if recorder is not None:
+                log_entry = recorder.stored(
+                    source=source,
+                    event_id=event.id,
+                    event_type=event.type,
+                    ms=_ms(started),
+                    size=len(event.raw),
+                    environ=request.environ,
+                )
+            outcome = state.store.accept(source, event, log_entry=log_entry).value
     except WebhookError as exc:
         state.store.count(
             metrics.WEBHOOKS_REJECTED, source=str(fields["source"]), reason=exc.reason
         )
+        ms = _ms(started)
         log.warning(
             "webhook",
             outcome="rejected",
             status=exc.status,
             reason=exc.reason,
             error=exc.message,
-            ms=_ms(started),
+            ms=ms,
             **exc.context,
             **fields,
         )
+        if recorder is not None:
+            _record(recorder, fields, "rejected", exc.reason, exc.status, started, body)
         answer = _json({"error": exc.message, "reason": exc.reason}, exc.status)
         if isinstance(exc, UnreadableBody):
             # The rest of the body is unreadable too: the server must not try to drain
@@ -141,9 +157,35 @@ def receive(source: str) -> tuple[Response, int]:
             ms=_ms(started),
             **fields,
         )
+        if recorder is not None:
+            _record(recorder, fields, "unavailable", exc.reason, 503, started, body)
         return _json({"error": _UNAVAILABLE[exc.reason], "reason": exc.reason}, 503)
     log.info("webhook", outcome=outcome, status=200, ms=_ms(started), **fields)
     return _json({"status": outcome, "id": fields.get("event_id")}, 200)
+
+
+def _record(
+    recorder: IntakeRecorder,
+    fields: dict[str, object],
+    outcome: str,
+    reason: str,
+    status: int,
+    started: float,
+    body: bytes,
+) -> None:
+    """Buffer the console's log entry of a webhook the event store did not take."""
+    event_id, event_type = fields.get("event_id"), fields.get("event_type")
+    recorder.webhook(
+        source=str(fields["source"]),
+        event_id=str(event_id) if event_id is not None else None,
+        event_type=str(event_type) if event_type is not None else None,
+        outcome=outcome,
+        reason=reason,
+        status=status,
+        ms=_ms(started),
+        body=body,
+        environ=request.environ,
+    )
 
 
 #: What a provider is told for each StoreUnavailable reason (the log line has detail).

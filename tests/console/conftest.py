@@ -86,3 +86,17 @@ def operator(console_app: Flask) -> Iterator[FlaskClient]:
 def flush(app: Flask) -> None:
     """Write the recorder's buffer now (the background thread would within 0.25 s)."""
     app.extensions["bridge.console"].recorder.flush()
+
+
+def map_inbox(app: Flask) -> dict[str, object]:
+    """Run one drain job over the inbox in this process, as an ``rq worker`` would: the
+    events are mapped and the worker's record (calls, payload) is written. Nothing is
+    sent: no batch is full, and no collector is configured."""
+    from bridge.delivery import jobs
+    from bridge.delivery.runtime import Runtime
+
+    runtime = Runtime(app.extensions["bridge"].settings)
+    try:
+        return jobs.drain(runtime, budget=5.0)
+    finally:
+        runtime.close()

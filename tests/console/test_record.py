@@ -127,11 +127,17 @@ def test_detail_keys_are_capped_by_count_and_expire(redis: Redis, redis_url: str
 def test_delivery_records_what_an_event_became(redis: Redis, redis_url: str) -> None:
     recorder = record.DeliveryRecorder(redis, settings(redis_url))
     env = Envelope(source="shop", id="evt_1", type="order.paid", time=1, received_at=1, body={})
+    body = b'{"id": "evt_1", "note": "\\",\\"body\\":x"}'  # as the provider sent it
+    raw = Envelope.encode(
+        source="shop", id="evt_1", type='o,"body":', time=1, received_at=1, raw=body
+    )
     call = {"type": "track", "messageId": "shop:evt_1:order-paid:0", "userId": "u1"}
-    recorder.mapped(env, [call])
+    recorder.mapped(env, [call], raw)
     recorder.commit([], done=True)
     detail = orjson.loads(redis.get(record.event_key("shop", "evt_1")) or b"null")
     assert detail["calls"] == [call]
+    # The payload byte for byte, though the type and the body spell `,"body":` too.
+    assert detail["payload"] == body.decode()
     state = orjson.loads(redis.get(record.call_key(call["messageId"])) or b"null")
     assert state["state"] == "waiting"
     recorder.on_flush(
@@ -147,7 +153,7 @@ def test_delivery_records_what_an_event_became(redis: Redis, redis_url: str) -> 
 def test_a_chunk_handed_back_is_not_recorded(redis: Redis, redis_url: str) -> None:
     recorder = record.DeliveryRecorder(redis, settings(redis_url))
     env = Envelope(source="shop", id="evt_2", type="order.paid", time=1, received_at=1, body={})
-    recorder.mapped(env, [{"type": "track", "messageId": "m2"}])
+    recorder.mapped(env, [{"type": "track", "messageId": "m2"}], b"{}")
     recorder.commit([], done=False)
     assert not redis.exists(record.event_key("shop", "evt_2"))
     recorder.commit([], done=True)  # nothing left over from the handed-back chunk
@@ -240,7 +246,92 @@ def test_exact_amounts_are_recorded_digit_for_digit(redis: Redis, redis_url: str
     env = Envelope(source="shop", id="evt_2", type="order.paid", time=1, received_at=1, body={})
     amount = Decimal("123456789012345678.91")
     call = {"type": "track", "messageId": "shop:evt_2:0", "userId": "u1"}
-    recorder.mapped(env, [{**call, "properties": {"total": amount}}])
+    recorder.mapped(env, [{**call, "properties": {"total": amount}}], b"{}")
     recorder.commit([], done=True)
     raw = redis.get(record.event_key("shop", "evt_2")) or b""
     assert b'"total":123456789012345678.91' in raw
+
+
+STRIPE_ENVIRON = {
+    "HTTP_STRIPE_SIGNATURE": "t=1,v1=abc",
+    "CONTENT_TYPE": "application/json",
+    "HTTP_USER_AGENT": "Stripe/1.0",
+    "wsgi.url_scheme": "https",
+}
+
+
+def _stored(recorder: record.IntakeRecorder, event_id: str) -> record.StoredEntry:
+    return recorder.stored(
+        source="stripe",
+        event_id=event_id,
+        event_type="charge.succeeded",
+        ms=0.25,
+        size=17,
+        environ=STRIPE_ENVIRON,
+    )
+
+
+def test_the_accept_script_records_the_events_it_stores(redis: Redis, redis_url: str) -> None:
+    from bridge.console import data
+    from bridge.intake.store import EventStore, Outcome
+    from bridge.providers import VerifiedEvent
+
+    recorder = record.IntakeRecorder(redis, settings(redis_url))
+    store = EventStore(redis, 3600)
+    event = VerifiedEvent(
+        id="evt_s1", type="charge.succeeded", time=1.0, body={}, raw=b'{"id":"evt_s1"}'
+    )
+    assert store.accept("stripe", event, log_entry=_stored(recorder, "evt_s1")) == Outcome.ACCEPTED
+    assert store.accept("stripe", event, log_entry=_stored(recorder, "evt_s1")) == (
+        Outcome.DUPLICATE
+    )
+    # Written by the script itself: nothing is waiting in the process's buffer.
+    assert recorder.flush() == 0
+    raw = redis.xrange(record.LOG)
+    entries = [data.Entry.from_stream(i, f) for i, f in raw]
+    assert [(e.source, e.event_id, e.outcome, e.status) for e in entries] == [
+        ("stripe", "evt_s1", "accepted", "200"),
+        ("stripe", "evt_s1", "duplicate", "200"),
+    ]
+    # Headers masked; the payload is left to the worker (it is in the envelope).
+    assert entries[0].headers["Stripe-Signature"] == "•••• (10 chars, masked)"
+    assert entries[0].headers["User-Agent"] == "Stripe/1.0"
+    assert b"b" not in raw[0][1]
+    assert b"v1=abc" not in b"".join(raw[0][1].values())
+    now = time.time()
+    counts = redis.hgetall(record.minute_key(now))
+    assert counts[b"wh|stripe|accepted"] == b"1"
+    assert counts[b"wh|stripe|duplicate"] == b"1"
+    assert 86400 < redis.ttl(record.minute_key(now)) <= record.MINUTE_TTL
+    assert abs(float(redis.hget(record.LAST, "stripe") or 0) - now) < 60
+
+
+def test_a_recording_that_fails_does_not_fail_the_event(redis: Redis, redis_url: str) -> None:
+    from bridge import keys
+    from bridge.intake.store import EventStore, Outcome
+    from bridge.providers import VerifiedEvent
+
+    redis.set(record.LOG, "not a stream")  # XADD answers WRONGTYPE
+    recorder = record.IntakeRecorder(redis, settings(redis_url))
+    store = EventStore(redis, 3600)
+    event = VerifiedEvent(id="evt_f1", type="x", time=1.0, body={}, raw=b"{}")
+    assert store.accept("stripe", event, log_entry=_stored(recorder, "evt_f1")) == Outcome.ACCEPTED
+    assert redis.llen(keys.INBOX) == 1
+    assert store.accept("stripe", event, log_entry=_stored(recorder, "evt_f1")) == (
+        Outcome.DUPLICATE
+    )
+
+
+def test_workers_trim_the_log_by_age(redis: Redis, redis_url: str) -> None:
+    # The accept script only caps the log by count; what a worker writes trims it by
+    # age, so a stream of accepted events alone still ages out.
+    recorder = record.DeliveryRecorder(
+        redis, settings(redis_url, BRIDGE_CONSOLE_RETENTION_AGE="3600")
+    )
+    two_hours_ago = int((time.time() - 7200) * 1000)
+    redis.xadd(record.LOG, {"m": b"{}", "o": b"accepted", "h": b"{}"}, id=f"{two_hours_ago}-0")
+    redis.xadd(record.LOG, {"m": b"{}", "o": b"accepted", "h": b"{}"})
+    env = Envelope(source="shop", id="evt_9", type="order.paid", time=1, received_at=1, body={})
+    recorder.mapped(env, [], b"{}")
+    recorder.commit([], done=True)
+    assert redis.xlen(record.LOG) == 1

@@ -14,7 +14,7 @@ from bridge.console.app import create_app as create_console_app
 from bridge.delivery.deadletter import DeadLetters, event_entry
 from bridge.envelope import Envelope
 from bridge.settings import Settings
-from tests.console.conftest import TOKEN, csrf_of, flush, login
+from tests.console.conftest import TOKEN, csrf_of, flush, login, map_inbox
 from tests.intake.conftest import base_env
 from tests.signing import STRIPE_SECRET, stripe_event, stripe_headers
 
@@ -149,6 +149,7 @@ def test_a_script_in_a_payload_renders_as_text(console_app: Flask, operator: Fla
     assert send(operator, body) == 200
     assert send(operator, typed) == 200  # a type no rule takes: ignored
     flush(console_app)
+    map_inbox(console_app)  # a worker records the payload of an event it maps
     log = operator.get("/console/events").text
     assert attack_type not in log
     assert "&lt;img src=x onerror=alert(1)&gt;" in log
@@ -195,6 +196,8 @@ def test_personal_data_is_masked_until_revealed(console_app: Flask, operator: Fl
     assert send(operator, body) == 200
     flush(console_app)
     url = _detail_url(operator, orjson.loads(body)["id"])
+    assert "Not recorded yet: a worker records the payload" in operator.get(url).text
+    map_inbox(console_app)
     masked = operator.get(url).text
     assert "ada@example.com" not in masked
     assert "Reveal personal data" in masked
@@ -254,3 +257,29 @@ def test_on_a_port_of_its_own(make_console_app: Callable[..., Flask], redis_url:
         assert client.get("/console/").status_code == 302
         login(client)
         assert "checkout.session.completed" in client.get("/console/events").text
+
+
+def test_every_outcome_shows_its_payload(console_app: Flask, operator: FlaskClient) -> None:
+    import re
+
+    body = stripe_event(note="first-delivery")
+    forged = stripe_event(note="forged-one")
+    assert send(operator, body) == 200
+    assert send(operator, body) == 200  # the provider's retry: a duplicate
+    assert send(operator, forged, secret="whsec_wrong") == 400
+    flush(console_app)
+    map_inbox(console_app)
+    # A forged webhook has no verified event id: it is found by its outcome.
+    for query, note, outcomes in (
+        (f"event_id={orjson.loads(body)['id']}", "first-delivery", {"accepted", "duplicate"}),
+        ("outcome=rejected", "forged-one", {"rejected"}),
+    ):
+        page = operator.get(f"/console/events?{query}").text
+        urls = re.findall(r'href="(/console/events/[0-9]+-[0-9]+)"', page)
+        assert len(urls) == len(outcomes)
+        seen = set()
+        for url in urls:
+            detail = operator.get(url).text
+            assert note in detail, url
+            seen |= {o for o in outcomes if f"o-{o}" in detail}
+        assert seen == outcomes
