@@ -388,6 +388,25 @@ def test_a_chunk_that_dies_after_claiming_is_counted_when_it_is_mapped_again(
     assert_counted_once(again)
 
 
+def test_a_payment_claimed_by_the_release_before_is_not_counted_again(
+    runtime: Runtime, redis: Redis
+) -> None:
+    """An upgrade while a payment's claim is in the old layout (a string key per id)."""
+    # The release before mapped the intent (received_at 1700000001.0) and claimed it.
+    old = f"{INTENT}\tevt_intent@1700000001.0/payment-intent-order-completed"
+    redis.set(once_key("stripe", INTENT), old, ex=ONCE_TTL)
+    # The session and the invoice of the same payment, mapped by this release: no revenue.
+    assert orders(deliver(runtime, [[PAYMENT["session"]], [PAYMENT["invoice"]]])) == []
+    # The intent's chunk had died before committing: mapped again now, it finds its own
+    # claim and emits its Order Completed, once.
+    again = deliver(runtime, [[PAYMENT["intent"]]])
+    assert orders(again)[0]["messageId"].split(":")[1] == INTENT
+    assert_counted_once(again)
+    # The session's and invoice's own ids learned the old claim in the new layout.
+    assert IdentityStore(redis).counted("stripe", INVOICE) == INTENT
+    assert IdentityStore(redis).counted("stripe", SESSION) == INTENT
+
+
 def test_an_event_that_fails_to_map_claims_nothing(runtime: Runtime, redis: Redis) -> None:
     broken = dict(Envelope.decode(PAYMENT["invoice"]).body["data"]["object"])
     broken["currency"] = "not a currency"
