@@ -118,7 +118,7 @@ def encodings(redis: Redis, prefix: str) -> str:
     found: set[str] = set()
     for i, key in enumerate(redis.scan_iter(match=f"{prefix}*:*")):
         if not key.endswith(b"meta"):
-            found.add(str(redis.object("encoding", key)))
+            found.add(bytes(redis.object("encoding", key) or b"").decode())
         if i > 200:
             break
     return f"{'/'.join(layouts)} ({', '.join(sorted(found))})"
