@@ -57,6 +57,8 @@ from bridge.devtools.redis_server import RedisServer, free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MAX_EVENTS = 1_000_000
+#: Seconds delivery may take after the last webhook (soak: ``--delivery-wait``).
+DELIVERY_WAIT = 300.0
 MAX_DELIVERY_WAIT = 1800.0
 
 #: The state bridge keeps on purpose, by key prefix (first two ``:`` parts): what Redis
@@ -183,7 +185,7 @@ class Stack:
             total += int(self.redis.memory_usage(key, samples=0) or 0)
         return total / 2**20
 
-    def wait_drained(self, wait: float) -> bool:
+    def wait_drained(self, wait: float = DELIVERY_WAIT) -> bool:
         """Wait until Redis holds no event or call waiting (inbox, claims, outbox,
         batches) and the collector's count stopped moving; False if the wait ran out."""
         deadline = time.monotonic() + wait
@@ -358,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--web-workers", type=int, default=2)
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--max-seconds", type=float, default=900)
-    s.add_argument("--delivery-wait", type=float, default=300)
+    s.add_argument("--delivery-wait", type=float, default=DELIVERY_WAIT)
     g = sub.add_parser("grid")
     g.add_argument("--events", type=int, default=6_000)
     g.add_argument("--web", default="1,2")
