@@ -1,7 +1,7 @@
 """Soak and scale-out: the Procfile's processes under a long, bounded stream of webhooks.
 
     .venv/bin/python bench/bench_scale.py soak [--events 100000] [--chunk 5000]
-        [--web-workers 2] [--workers 2] [--max-seconds 900]
+        [--web-workers 2] [--workers 2] [--max-seconds 900] [--delivery-wait 300]
     .venv/bin/python bench/bench_scale.py grid [--events 6000] [--web 1,2] [--workers 1,2,3]
 
 Both start a private ``redis-server`` (append-only, as in production), the local
@@ -14,14 +14,17 @@ collector (``bridge.devtools.collector``, its own process) and the Procfile's co
   the RSS of the web processes (gunicorn arbiter + workers) and of the workers, Redis
   ``used_memory``, the inbox and outbox lengths and calls delivered. After the last
   chunk it waits for delivery, then samples once more: Redis memory should be back to
-  the dedup state (``bridge:seen:*``) plus RQ's bookkeeping, nothing lost. The curves
-  go to ``bench/soak.png`` (matplotlib, the ``bench`` extra).
+  the state bridge keeps on purpose (:data:`KEPT`: dedup, once-claims, facts,
+  identities; reported in bytes per event) plus RQ's bookkeeping, nothing lost, nothing
+  else grown (every other key prefix is reported too). The curves go to
+  ``bench/soak.png`` (matplotlib, the ``bench`` extra).
 * ``grid``: for every N x M, ``--events`` webhooks; accepted webhooks/s (wrk), sustained
   webhooks/s (first send -> last call at the collector) and CPU ms per webhook of the
   web processes, the workers and redis-server (from /proc): where the machine saturates.
 
 Bounded in count (``--events`` at most 1,000,000) and time (``--max-seconds``; delivery
-waits at most 300 s). Every process it starts is stopped by PID in ``finally`` blocks.
+waits at most ``--delivery-wait`` s, at most 1800). Every process it starts is stopped
+by PID in ``finally`` blocks.
 Results: a markdown table on stdout and ``bench/results/{soak,grid}-<date>.md`` (+ .json).
 """
 
@@ -48,13 +51,25 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import bench_e2e as e2e  # noqa: E402
-from bridge import keys  # noqa: E402
+from bridge import kept, keys  # noqa: E402
 from bridge.devtools import processes  # noqa: E402
 from bridge.devtools.redis_server import RedisServer, free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MAX_EVENTS = 1_000_000
+#: Seconds delivery may take after the last webhook (soak: ``--delivery-wait``).
 DELIVERY_WAIT = 300.0
+MAX_DELIVERY_WAIT = 1800.0
+
+#: The state bridge keeps on purpose, by key prefix (first two ``:`` parts): what Redis
+#: memory should come back to after delivery. The old layouts (``bridge:once``,
+#: ``bridge:identity``) are listed with the new ones they are read beside.
+KEPT = {
+    "dedup": (keys.DEDUP_SHARD_PREFIX.rstrip(":"), "bridge:dedup", "bridge:dedup-signed"),
+    "once-claims": (kept.CLAIMS.rstrip(":"), "bridge:once"),
+    "facts": (kept.FACTS.rstrip(":"),),
+    "identities": (kept.USERS.rstrip(":"), "bridge:identity"),
+}
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -170,10 +185,10 @@ class Stack:
             total += int(self.redis.memory_usage(key, samples=0) or 0)
         return total / 2**20
 
-    def wait_drained(self) -> bool:
+    def wait_drained(self, wait: float = DELIVERY_WAIT) -> bool:
         """Wait until Redis holds no event or call waiting (inbox, claims, outbox,
         batches) and the collector's count stopped moving; False if the wait ran out."""
-        deadline = time.monotonic() + DELIVERY_WAIT
+        deadline = time.monotonic() + wait
         last = -1
         while time.monotonic() < deadline:
             pipe = self.redis.pipeline(transaction=False)
@@ -190,7 +205,11 @@ class Stack:
 
     def delivered(self, ids: set[str]) -> tuple[int, float]:
         """How many of ``ids`` reached the collector, and the last first-arrival time."""
-        first, _, _ = e2e.received(self.collector_url)
+        rows = httpx.get(f"{self.collector_url}/received", timeout=600).json()["received"]
+        first: dict[str, float] = {}
+        for at, mid in rows:  # as e2e.received, with a timeout for a million calls
+            part = next((p for p in str(mid).split(":") if p.startswith(("evt_", "pi_"))), "")
+            first.setdefault("evt_" + part.removeprefix("pi_").removeprefix("evt_"), at)
         arrived = [first[i] for i in ids if i in first]
         return len(arrived), max(arrived, default=float("nan"))
 
@@ -199,7 +218,9 @@ class Stack:
         out: dict[str, float] = {}
         for key in self.redis.scan_iter(count=1000):
             name = ":".join(key.decode(errors="replace").split(":")[:2])
-            out[name] = out.get(name, 0.0) + int(self.redis.memory_usage(key) or 0) / 2**20
+            # samples=0: every field of a large hash counted, not an estimate.
+            size = int(self.redis.memory_usage(key, samples=0) or 0)
+            out[name] = out.get(name, 0.0) + size / 2**20
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def close(self) -> None:
@@ -227,7 +248,7 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             errors += bad
             samples.append({"sent": sent, "t": time.monotonic() - started, **stack.sample()})
             print(json.dumps(samples[-1]), flush=True)
-        drained = stack.wait_drained()
+        drained = stack.wait_drained(args.delivery_wait)
         final = {"sent": sent, "t": time.monotonic() - started, **stack.sample()}
         samples.append(final)
         arrived, _ = stack.delivered(ids)
@@ -238,7 +259,8 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "lost": sent - arrived,
             "drained": drained,
             "dedup_mb": stack.dedup_mb(),
-            "by_prefix": stack.by_prefix(),
+            "by_prefix": (prefixes := stack.by_prefix()),
+            "kept": kept_state(prefixes, sent),
             "baseline": base,
             "final": final,
             "samples": samples,
@@ -246,6 +268,18 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     finally:
         stack.close()
     return result
+
+
+def kept_state(prefixes: dict[str, float], events: int) -> dict[str, dict[str, float]]:
+    """MB and bytes per event of each structure of :data:`KEPT`, and of the rest."""
+    out: dict[str, dict[str, float]] = {}
+    rest = dict(prefixes)
+    for name, names in KEPT.items():
+        mb = sum(rest.pop(n, 0.0) for n in names)
+        out[name] = {"mb": mb, "bytes_per_event": mb * 2**20 / max(1, events)}
+    mb = sum(rest.values())
+    out["everything else"] = {"mb": mb, "bytes_per_event": mb * 2**20 / max(1, events)}
+    return out
 
 
 def plot(result: dict[str, Any], out: Path) -> None:
@@ -326,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--web-workers", type=int, default=2)
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--max-seconds", type=float, default=900)
+    s.add_argument("--delivery-wait", type=float, default=DELIVERY_WAIT)
     g = sub.add_parser("grid")
     g.add_argument("--events", type=int, default=6_000)
     g.add_argument("--web", default="1,2")
@@ -334,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not 1_000 <= args.events <= MAX_EVENTS:
         p.error(f"--events must be 1000..{MAX_EVENTS}")
+    if args.mode == "soak" and not 0 < args.delivery_wait <= MAX_DELIVERY_WAIT:
+        p.error(f"--delivery-wait must be 0..{MAX_DELIVERY_WAIT:.0f}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stamp = dt.datetime.now(dt.UTC)
     head = (
@@ -371,7 +408,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"Dedup state at the end: {result['dedup_mb']:.2f} MB "
                 f"({result['dedup_mb'] * 2**20 / max(1, result['events']):.1f} B per event). "
                 "Redis keys by prefix at the end (MB): "
-                + ", ".join(f"`{k}` {v:.2f}" for k, v in list(result["by_prefix"].items())[:8]),
+                + ", ".join(f"`{k}` {v:.2f}" for k, v in list(result["by_prefix"].items())[:12]),
+                "",
+                "Kept state at the end (`MEMORY USAGE`, old and new layouts together):",
+                "",
+                "| structure | key prefixes | MB | bytes per event |",
+                "|---|---|---:|---:|",
+                *(
+                    f"| {name} | {', '.join(f'`{n}`' for n in KEPT.get(name, ('(rest)',)))} "
+                    f"| {v['mb']:.2f} | {v['bytes_per_event']:.1f} |"
+                    for name, v in result["kept"].items()
+                ),
             ]
             data: Any = result
         else:

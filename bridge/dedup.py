@@ -56,16 +56,19 @@ MAX_SHARDS = 1 << 24
 
 def id_digest(source: str, event_id: str) -> bytes:
     """The field remembering that ``source`` delivered ``event_id``."""
-    return _digest(b"id", source, event_id)
+    return field_digest(b"id", source, event_id)
 
 
 def signed_digest(source: str, digest: str) -> bytes:
     """The field remembering the signed content's digest (providers that do not sign
     their event id: a replay under a new id is still a duplicate)."""
-    return _digest(b"signed", source, digest)
+    return field_digest(b"signed", source, digest)
 
 
-def _digest(kind: bytes, source: str, value: str) -> bytes:
+def field_digest(kind: bytes, source: str, value: str) -> bytes:
+    """:data:`DIGEST_BYTES` of BLAKE2b of ``kind``, ``source`` and ``value``: the field
+    of one remembered thing (event ids here; claims, facts and identities in
+    :mod:`bridge.kept`). The kind keeps one kind's field from matching another's."""
     # NUL separators: no (source, value) pair can spell another's input.
     data = b"\0".join((kind, source.encode(), value.encode("utf-8", "surrogatepass")))
     return hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest()

@@ -8,6 +8,7 @@ that exactly one ``Order Completed`` comes out, with one messageId.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections import Counter
@@ -24,7 +25,12 @@ from bridge.delivery.inbox import Claim
 from bridge.delivery.runtime import Runtime
 from bridge.envelope import Envelope
 from bridge.mappings import IdentityStore, MemoryIdentityStore, load_text
-from bridge.mappings.identity import FACT_TTL, BufferedIdentityStore, once_key
+from bridge.mappings.identity import (
+    FACT_TTL,
+    ONCE_TTL,
+    BufferedIdentityStore,
+    once_key,
+)
 from tests.conftest import ROOT
 from tests.delivery import support
 
@@ -53,6 +59,20 @@ rules:
 """
 
 
+def sha16(owner: bytes) -> str:
+    """16 hex digits of SHA-1: what a claim keeps of its owner (bridge.kept)."""
+    return hashlib.sha1(owner, usedforsecurity=False).hexdigest()[:16]
+
+
+def claim_shards(redis: Redis) -> list[bytes]:
+    """The once-claim shards (``bridge:claims:<bucket>:<shards>:<shard>``)."""
+    return [k for k in redis.scan_iter(match="bridge:claims:*") if not k.endswith(b":meta")]
+
+
+def store_of(redis: Redis) -> IdentityStore:
+    return IdentityStore(redis)
+
+
 def shop_event(event_id: str, event_type: str, **data: str) -> Envelope:
     body = {"id": event_id, "type": event_type, "data": {"customer": "cus_1", **data}}
     return Envelope("shop", event_id, event_type, 1700000000.0, 0.0, body)
@@ -72,9 +92,13 @@ def test_the_first_event_to_claim_emits_and_others_of_the_same_thing_do_not(
     first = shop.evaluate(shop_event("e1", "order.paid", order="o1", payment="p1"), store)
     assert [c["messageId"] for c in first] == ["shop:o1:0"]
     # What it was counted as (the first id) and by which event and rule.
-    assert redis.get(once_key("shop", "o1")) == b"o1\te1@0.0/paid"
-    assert redis.get(once_key("shop", "p1")) == b"o1\te1@0.0/paid"
-    assert redis.ttl(once_key("shop", "p1")) > 0
+    # Kept as what it was counted as and 16 hex digits of SHA-1 of the owner.
+    owner = sha16(b"o1\te1@0.0/paid")
+    assert store.claimed("shop", "o1") == f"o1\t{owner}"
+    assert store.claimed("shop", "p1") == f"o1\t{owner}"
+    assert store.counted("shop", "p1") == "o1"
+    assert redis.get(once_key("shop", "o1")) is None  # the old layout: not written
+    assert all(0 < redis.ttl(k) <= ONCE_TTL + ONCE_TTL // 8 for k in claim_shards(redis))
     # Another event naming only the payment: the same payment, nothing emitted.
     assert shop.evaluate(shop_event("e2", "payment.paid", payment="p1"), store) == []
     # The claiming event mapped again (a recovered chunk): the same call again.
@@ -87,7 +111,8 @@ def test_a_refused_claim_spreads_to_the_ids_the_owner_did_not_name(shop: Any, re
     assert shop.evaluate(shop_event("e1", "payment.paid", payment="p1"), store)
     # e2 knows the order and the payment; it loses, and teaches the order id the owner.
     assert shop.evaluate(shop_event("e2", "order.paid", order="o1", payment="p1"), store) == []
-    assert redis.get(once_key("shop", "o1")) == b"p1\te1@0.0/paid"
+    owner = sha16(b"p1\te1@0.0/paid")
+    assert store.claimed("shop", "o1") == f"p1\t{owner}"
     # So an event that names only the order is refused too.
     assert shop.evaluate(shop_event("e3", "order.paid", order="o1"), store) == []
 
@@ -105,9 +130,13 @@ def test_remember_and_recall(shop: Any, redis: Redis) -> None:
     refund = shop.evaluate(shop_event("e2", "refund", payment="p9"), store)
     assert refund[0]["properties"] == {"order_id": "o9"}  # read back within the chunk
     store.flush()
-    assert redis.get("bridge:identity:shop:order:p9") == b"o9"
-    # Facts are about payments, not people: they expire (a customer's user does not).
-    assert 0 < redis.ttl("bridge:identity:shop:order:p9") <= FACT_TTL
+    assert IdentityStore(redis).lookup("shop", ["order:p9"]) == ["o9"]
+    assert redis.get("bridge:identity:shop:order:p9") is None  # the old layout: not written
+    # Facts are about payments, not people: they expire (a customer's user does not),
+    # with their bucket: at most an eighth of the TTL later than FACT_TTL.
+    facts = list(redis.scan_iter(match="bridge:facts:*:*:*"))
+    assert facts
+    assert all(0 < redis.ttl(k) <= FACT_TTL + FACT_TTL // 8 for k in facts)
     unknown = shop.evaluate(shop_event("e3", "refund", payment="p0"), IdentityStore(redis))
     assert unknown[0]["properties"] == {"order_id": "p0"}
 
@@ -127,7 +156,8 @@ def test_a_preview_shows_the_calls_and_claims_nothing(shop: Any, redis: Redis) -
 
     preview = ReadOnlyIdentityStore(IdentityStore(redis))
     assert shop.evaluate(shop_event("e1", "payment.paid", payment="p1"), preview)
-    assert redis.get(once_key("shop", "p1")) is None
+    assert store_of(redis).claimed("shop", "p1") is None
+    assert list(redis.scan_iter(match="bridge:claims:*")) == []
 
 
 CONNECT = """\
@@ -163,7 +193,8 @@ def test_connected_accounts_count_their_own_payments(redis: Redis) -> None:
     assert mapping.evaluate(event("e1", "payment.paid", "acct_a"), store)
     assert mapping.evaluate(event("e2", "payment.paid", "acct_b"), store)
     assert mapping.evaluate(event("e3", "payment.paid", "acct_a"), store) == []
-    assert redis.get(once_key("shop", "acct_a/p1")) == b"acct_a/p1\te1@0.0/paid"
+    owner = sha16(b"acct_a/p1\te1@0.0/paid")
+    assert store.claimed("shop", "acct_a/p1") == f"acct_a/p1\t{owner}"
     # counted() answers within the account, without its prefix.
     refund = mapping.evaluate(event("e4", "refund", "acct_b"), store)
     assert refund[0]["properties"] == {"order_id": "p1"}
@@ -357,6 +388,25 @@ def test_a_chunk_that_dies_after_claiming_is_counted_when_it_is_mapped_again(
     assert_counted_once(again)
 
 
+def test_a_payment_claimed_by_the_release_before_is_not_counted_again(
+    runtime: Runtime, redis: Redis
+) -> None:
+    """An upgrade while a payment's claim is in the old layout (a string key per id)."""
+    # The release before mapped the intent (received_at 1700000001.0) and claimed it.
+    old = f"{INTENT}\tevt_intent@1700000001.0/payment-intent-order-completed"
+    redis.set(once_key("stripe", INTENT), old, ex=ONCE_TTL)
+    # The session and the invoice of the same payment, mapped by this release: no revenue.
+    assert orders(deliver(runtime, [[PAYMENT["session"]], [PAYMENT["invoice"]]])) == []
+    # The intent's chunk had died before committing: mapped again now, it finds its own
+    # claim and emits its Order Completed, once.
+    again = deliver(runtime, [[PAYMENT["intent"]]])
+    assert orders(again)[0]["messageId"].split(":")[1] == INTENT
+    assert_counted_once(again)
+    # The session's and invoice's own ids learned the old claim in the new layout.
+    assert IdentityStore(redis).counted("stripe", INVOICE) == INTENT
+    assert IdentityStore(redis).counted("stripe", SESSION) == INTENT
+
+
 def test_an_event_that_fails_to_map_claims_nothing(runtime: Runtime, redis: Redis) -> None:
     broken = dict(Envelope.decode(PAYMENT["invoice"]).body["data"]["object"])
     broken["currency"] = "not a currency"
@@ -364,7 +414,7 @@ def test_an_event_that_fails_to_map_claims_nothing(runtime: Runtime, redis: Redi
     items, dead = jobs.map_claim(runtime, Claim("c0", [bad]), Counter())
     assert items == []
     assert [d.reason.split(":")[0] for d in dead] == ["mapping_error"]
-    assert redis.get(once_key("stripe", INVOICE)) is None
+    assert IdentityStore(redis).claimed("stripe", INVOICE) is None
     assert_counted_once(deliver(runtime, [[PAYMENT["intent"]], [PAYMENT["invoice"]]]))
 
 
