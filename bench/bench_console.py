@@ -16,10 +16,12 @@ One command, from the repository root::
 3. **CPU per webhook.** The real app in one process (Flask's test client, no network
    load generator), recording off and on alternately: median CPU microseconds per
    webhook; steadier than req/s on a shared machine.
-4. **Intake.** Two gunicorns side by side with the same settings (``bench_intake.py``'s
-   helpers, wrk and its request files): ``bridge`` and ``bridge+console``
-   (BRIDGE_CONSOLE_TOKEN set, so every webhook is recorded). Rounds alternate the
-   order; the ratio console/plain is taken within each round and its median reported.
+4. **Intake.** Three gunicorns side by side with the same settings (``bench_intake.py``'s
+   helpers, wrk and its request files): ``bridge``, ``bridge+console``
+   (BRIDGE_CONSOLE_TOKEN set, so every webhook is recorded) and ``bridge again`` (a
+   second plain one: the control, showing how much two runs of the same server differ
+   on this machine). Rounds rotate the order; the ratios to ``bridge`` are taken within
+   each round and their medians reported.
 
 Results: a table on stdout and ``bench/results/console-<date>.json``. Everything it
 starts is stopped by PID. Needs ``wrk``.
@@ -48,6 +50,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import bench_intake as bi  # noqa: E402
+from bench import bench_scale  # noqa: E402
 from bridge.console import record  # noqa: E402
 from bridge.delivery.observers import FlushEvent  # noqa: E402
 from bridge.devtools.redis_server import RedisServer, free_port  # noqa: E402
@@ -111,7 +114,7 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
             size=len(body),
             environ=environ,
         )
-        store.accept("stripe", event, log_entry=entry)
+        intake.counted("stripe", store.accept("stripe", event, log_entry=entry).value)
         raw = Envelope.encode(
             source="stripe", id=event_id, type=event.type, time=1.0, received_at=1.0, raw=body
         )
@@ -137,6 +140,7 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
                 payload=orjson.dumps([call]),
             )
         )
+    intake.flush()
     # Capped keys are UNLINKed: wait until Redis's background thread has freed them.
     for _ in range(200):
         if not int(redis.info("memory").get("lazyfree_pending_objects", 0)):
@@ -148,7 +152,8 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
 
 def webhook_path_cost(redis: Redis, redis_url: str, events: int, rounds: int) -> dict[str, float]:
     """What recording adds to one stored webhook: web-process CPU of building the entry
-    (``IntakeRecorder.stored``), and Redis CPU of the accept script with the log entry
+    and counting its outcome (``IntakeRecorder.stored`` and ``counted``, with its share
+    of the burst writes), and Redis CPU of the accept script with the log entry
     against without (``INFO commandstats``, rounds alternating, medians)."""
     from bridge.intake.store import EventStore
     from bridge.providers import VerifiedEvent
@@ -172,6 +177,8 @@ def webhook_path_cost(redis: Redis, redis_url: str, events: int, rounds: int) ->
     started = time.process_time()
     for i in range(events):
         entry(f"evt_{i}")
+        recorder.counted("stripe", "accepted")
+    recorder.flush()
     client_us = (time.process_time() - started) / events * 1e6
     per: dict[str, list[float]] = {"off": [], "on": []}
     for rnd in range(rounds):
@@ -264,7 +271,13 @@ def intake_rounds(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             "PYTHONPATH": str(REPO),
         }
         base.pop("BRIDGE_CONSOLE_TOKEN", None)
-        envs = {"bridge": base, "bridge+console": {**base, "BRIDGE_CONSOLE_TOKEN": "bench"}}
+        # "bridge again" is a second, identical plain server: how far two runs of the same
+        # thing differ here (the noise any other ratio is read against).
+        envs = {
+            "bridge": base,
+            "bridge again": dict(base),
+            "bridge+console": {**base, "BRIDGE_CONSOLE_TOKEN": "bench"},
+        }
         ports = {}
         for name, env in envs.items():
             port = free_port()
@@ -278,11 +291,15 @@ def intake_rounds(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         requests_file = work / "requests.bin"
         names = list(envs)
         for rnd in range(args.rounds):
-            order = names if rnd % 2 == 0 else names[::-1]
+            order = names[rnd % 3 :] + names[: rnd % 3]  # each goes first, second, last
             got: dict[str, float] = {}
+            cpu_ms: dict[str, tuple[float, float]] = {}
             for name in order:
                 bi.reset_redis(redis)
                 bi.write_requests(requests_file, template, 60_000, duplicate_of=None)
+                web_pids = bench_scale.tree(procs[names.index(name)].pid)
+                redis_pid = [server.process.pid] if server.process else []
+                cpu_before = (bench_scale.cpu_s(web_pids), bench_scale.cpu_s(redis_pid))
                 w = bi.run_wrk(
                     ports[name],
                     requests_file,
@@ -293,14 +310,28 @@ def intake_rounds(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
                 )
                 seconds = w["duration_us"] / 1e6
                 got[name] = w["requests"] / seconds
+                served = max(1, w["requests"])
+                cpu_ms[name] = (
+                    (bench_scale.cpu_s(web_pids) - cpu_before[0]) / served * 1000,
+                    (bench_scale.cpu_s(redis_pid) - cpu_before[1]) / served * 1000,
+                )
                 logged = redis.xlen(record.LOG) if redis.exists(record.LOG) else 0
                 print(
                     f"round {rnd + 1} {name:<15} {got[name]:8.0f} req/s "
+                    f"CPU ms/webhook web {cpu_ms[name][0]:.3f} redis {cpu_ms[name][1]:.3f} "
                     f"p50 {w['latency_us']['p50'] / 1000:.2f} ms errors "
                     f"{sum(w['errors'].values())} log entries {logged}",
                     flush=True,
                 )
-            rows.append({"round": rnd + 1, **got, "ratio": got["bridge+console"] / got["bridge"]})
+            rows.append(
+                {
+                    "round": rnd + 1,
+                    **got,
+                    "ratio": got["bridge+console"] / got["bridge"],
+                    "control_ratio": got["bridge again"] / got["bridge"],
+                    "cpu_ms": cpu_ms,
+                }
+            )
     finally:
         for proc in procs:
             bi.stop(proc)
@@ -370,10 +401,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = intake_rounds(args, work)
             result["intake"] = rows
             ratio = statistics.median(r["ratio"] for r in rows)
+            control = statistics.median(r["control_ratio"] for r in rows)
             result["intake_ratio_median"] = ratio
+            result["intake_control_ratio_median"] = control
             print(
                 f"intake with console recording / without: median {ratio:.3f}x "
-                "(rounds: " + ", ".join(f"{r['ratio']:.3f}" for r in rows) + ")",
+                "(rounds: " + ", ".join(f"{r['ratio']:.3f}" for r in rows) + "); "
+                f"the same server twice: median {control:.3f}x (rounds: "
+                + ", ".join(f"{r['control_ratio']:.3f}" for r in rows)
+                + ")",
                 flush=True,
             )
     out = bi.RESULTS / f"console-{dt.date.today().isoformat()}.json"

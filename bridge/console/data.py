@@ -46,6 +46,7 @@ class Entry:
     def from_stream(cls, entry_id: Any, raw: Any) -> Entry:
         f = {_s(k): v for k, v in (raw or {}).items()}
         meta: dict[str, Any] = orjson.loads(f["m"]) if f.get("m") else {}
+        # Headers: their own field, or (entries the accept script wrote) inside the facts.
         headers = f.get("h")
         return cls(
             id=_s(entry_id),
@@ -59,7 +60,7 @@ class Entry:
             reason=str(meta.get("reason", "")),
             status=str(meta.get("status", "")),
             ms=str(meta.get("ms", "")),
-            headers=orjson.loads(headers) if headers else {},
+            headers=orjson.loads(headers) if headers else dict(meta.get("h") or {}),
             body=f.get("b") or b"",
             truncated=bool(meta.get("truncated")),
         )

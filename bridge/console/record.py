@@ -3,9 +3,10 @@
 Layout (everything under ``bridge:console:``)::
 
     log            stream  one entry per webhook (and per console action), newest last:
-                           fields m (JSON facts), o (outcome, when the accept script
-                           wrote the entry), h (masked headers JSON), b (body, for
-                           webhooks the event store did not take);
+                           fields m (JSON facts; with the masked headers as "h" when
+                           the accept script wrote it), o (the outcome that script
+                           decided), h (masked headers JSON) and b (body) for
+                           webhooks the event store did not take;
                            capped at BRIDGE_CONSOLE_RETENTION entries and trimmed to
                            BRIDGE_CONSOLE_RETENTION_AGE seconds
     m:<minute>     hash    per-minute counters ("wh|<source>|<outcome>", "rj|<source>|
@@ -30,7 +31,9 @@ Two paths write the log, so that recording costs a webhook almost nothing:
   headers and a few facts (:meth:`IntakeRecorder.stored`): no extra round trip. Its
   payload is not copied into the log: the worker that maps the event records it with
   the calls (:meth:`DeliveryRecorder.mapped`), from the envelope it holds anyway
-  (sending and persisting the body twice was most of what recording cost intake);
+  (sending and persisting the body twice was most of what recording cost intake).
+  Its outcome is counted in the web process and written with the next burst
+  (:meth:`IntakeRecorder.counted`);
 * every other answer (rejected, ignored, unavailable) is buffered in the process, body
   included, and written in one script call per burst (:meth:`IntakeRecorder.webhook`).
 
@@ -127,21 +130,18 @@ MINUTE_TTL = 25 * 3600
 
 #: Appended to the intake accept script (:data:`bridge.intake.store.ACCEPT_LUA`), run
 #: after the event was stored (``result``: 0 duplicate, else accepted) when the call
-#: carries the log's keys. KEYS[7..9]: log, minute hash, last; ARGV[13..16]: maxlen,
-#: facts JSON, masked headers JSON, source; ARGV[17]: time. As few calls as will do:
-#: the minute hash's expiry is set when its field is new, and the log is trimmed by age
-#: by workers and by the buffered writes, not per webhook (:data:`SET_DETAILS_LUA`).
+#: carries the log's key. KEYS[7]: the log; ARGV[13..14]: maxlen, the entry (facts and
+#: masked headers, one JSON). One call, on purpose: this runs on every webhook, and
+#: each Redis call and argument costs (measured: counters and the last-webhook time here
+#: doubled what recording added to the script). Those are counted in the web process
+#: and written with its next burst (:meth:`IntakeRecorder.counted`); the log is trimmed
+#: by age by workers and by those bursts (:data:`SET_DETAILS_LUA`), not here.
 #: ``pcall``: a recording error must not fail an event that is already stored.
-ACCEPT_LOG_LUA = f"""
+ACCEPT_LOG_LUA = """
 if #KEYS > 6 then
   local outcome = 'accepted'
   if result == 0 then outcome = 'duplicate' end
-  redis.pcall('XADD', KEYS[7], 'MAXLEN', '~', ARGV[13], '*',
-              'm', ARGV[14], 'o', outcome, 'h', ARGV[15])
-  if redis.pcall('HINCRBY', KEYS[8], 'wh|' .. ARGV[16] .. '|' .. outcome, 1) == 1 then
-    redis.pcall('EXPIRE', KEYS[8], {MINUTE_TTL})
-  end
-  redis.pcall('HSET', KEYS[9], ARGV[16], ARGV[17])
+  redis.pcall('XADD', KEYS[7], 'MAXLEN', '~', ARGV[13], '*', 'm', ARGV[14], 'o', outcome)
 end
 """
 
@@ -151,7 +151,7 @@ class StoredEntry:
     """The log entry of an event the accept script records (keys and arguments it
     appends to its own; see :data:`ACCEPT_LOG_LUA`)."""
 
-    keys: tuple[str, str, str]
+    keys: tuple[str]
     args: tuple[int | str | bytes, ...]
 
 
@@ -223,6 +223,10 @@ class IntakeRecorder:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._buffer: list[tuple[dict[str, Any], bytes, bytes]] = []
+        #: Outcomes of stored events (their entries are in the log already) and each
+        #: source's last webhook time, written with the next burst.
+        self._counts: Counter[str] = Counter()
+        self._last: dict[str, float] = {}
         self._first = 0.0
         self._timer: threading.Timer | None = None
 
@@ -238,27 +242,18 @@ class IntakeRecorder:
     ) -> StoredEntry:
         """The entry of a verified event, for the accept script to write with it
         (``size``: bytes of its payload, which the worker records, cut at MAX_BODY)."""
-        now = time.time()
         meta = {
             "kind": "webhook",
-            "t": now,
+            "t": time.time(),
             "source": source,
             "type": event_type,
             "eid": event_id,
             "status": 200,
             "ms": ms,
             "truncated": size > MAX_BODY,
+            "h": environ_headers(environ),
         }
-        return StoredEntry(
-            keys=(LOG, minute_key(now), LAST),
-            args=(
-                self.maxlen,
-                orjson.dumps(meta),
-                orjson.dumps(environ_headers(environ)),
-                source,
-                repr(now),
-            ),
-        )
+        return StoredEntry(keys=(LOG,), args=(self.maxlen, orjson.dumps(meta)))
 
     def webhook(
         self,
@@ -291,25 +286,47 @@ class IntakeRecorder:
         masked = environ_headers(environ) if environ is not None else mask_headers(headers or {})
         self.add((meta, orjson.dumps(masked), body[:MAX_BODY]))
 
+    def counted(self, source: str, outcome: str) -> None:
+        """Count the outcome of a stored event (its entry was written by the accept
+        script), with the next burst's writes."""
+        if self._pid != os.getpid():
+            self._reset()
+        now = time.monotonic()
+        with self._lock:
+            if not self._buffer and not self._counts:
+                self._first = now
+            self._counts[f"wh|{source}|{outcome}"] += 1
+            self._last[source] = time.time()
+            due, arm = self._due(now)
+        self._after(due, arm)
+
     def add(self, entry: tuple[dict[str, Any], bytes, bytes]) -> None:
-        """Buffer one entry: its facts, its (masked) headers as JSON, its body.
+        """Buffer one entry: its facts, its (masked) headers as JSON, its body."""
+        if self._pid != os.getpid():
+            self._reset()
+        now = time.monotonic()
+        with self._lock:
+            if not self._buffer and not self._counts:
+                self._first = now
+            self._buffer.append(entry)
+            due, arm = self._due(now)
+        self._after(due, arm)
+
+    def _due(self, now: float) -> tuple[bool, bool]:
+        """Under the lock: is a burst due, and else must the timer be armed?
 
         Under load the request that fills the buffer (or finds it FLUSH_EVERY old)
         writes it; a one-shot timer writes what a quiet moment leaves. No thread runs
         while requests keep coming: a second busy thread in a worker process costs
         every request GIL hand-offs (measured: ~50 µs of CPU per webhook)."""
-        if self._pid != os.getpid():
-            self._reset()
-        now = time.monotonic()
-        with self._lock:
-            if not self._buffer:
-                self._first = now
-            self._buffer.append(entry)
-            due = len(self._buffer) >= FLUSH_AT or now - self._first >= FLUSH_EVERY
-            arm = not due and self._timer is None
-            if arm:
-                self._timer = threading.Timer(FLUSH_EVERY, self._on_timer)
-                self._timer.daemon = True
+        due = len(self._buffer) >= FLUSH_AT or now - self._first >= FLUSH_EVERY
+        arm = not due and self._timer is None
+        if arm:
+            self._timer = threading.Timer(FLUSH_EVERY, self._on_timer)
+            self._timer.daemon = True
+        return due, arm
+
+    def _after(self, due: bool, arm: bool) -> None:
         if due:
             self.flush()
         elif arm and self._timer is not None:
@@ -324,11 +341,12 @@ class IntakeRecorder:
         """Write what is buffered in one pipeline; returns how many entries."""
         with self._lock:
             entries, self._buffer = self._buffer, []
-        if not entries:
+            counts, self._counts = self._counts, Counter()
+            seen, self._last = self._last, {}
+        if not entries and not counts:
             return 0
         now = time.time()
-        counts: Counter[str] = Counter()
-        last: dict[str, str] = {}
+        last = {source: repr(t) for source, t in seen.items()}
         args: list[Any] = [self.maxlen]
         for meta, headers, body in entries:
             args += [orjson.dumps(meta), headers, body]
@@ -338,8 +356,9 @@ class IntakeRecorder:
                 counts[f"rj|{source}|{meta['reason']}"] += 1
             last[source] = repr(meta["t"])
         pipe = self.redis.pipeline(transaction=False)
-        # EVALSHA directly: a Script in a pipeline asks SCRIPT EXISTS on every execute.
-        pipe.evalsha(self._append.sha, 1, LOG, *args)
+        if entries:
+            # EVALSHA directly: a Script in a pipeline asks SCRIPT EXISTS on every execute.
+            pipe.evalsha(self._append.sha, 1, LOG, *args)
         pipe.xtrim(LOG, minid=oldest_kept(self.age), approximate=False)
         count_fields(pipe, counts, now)
         if last:
@@ -349,6 +368,7 @@ class IntakeRecorder:
                 pipe.execute()
             except NoScriptError:  # a restarted Redis: load the script, write again
                 self._append.sha = self.redis.script_load(APPEND_LUA)
+                # (the pipeline ran its other commands: only the log is written again)
                 self.redis.evalsha(self._append.sha, 1, LOG, *args)
         return len(entries)
 

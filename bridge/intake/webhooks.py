@@ -124,6 +124,8 @@ def receive(source: str) -> tuple[Response, int]:
                     environ=request.environ,
                 )
             outcome = state.store.accept(source, event, log_entry=log_entry).value
+            if recorder is not None:
+                recorder.counted(source, outcome)
     except WebhookError as exc:
         state.store.count(
             metrics.WEBHOOKS_REJECTED, source=str(fields["source"]), reason=exc.reason
