@@ -5,14 +5,14 @@ One command, from the repository root::
     .venv/bin/python bench/bench_console.py
 
 1. **Memory.** On a private ``redis-server``, records ``--events`` webhooks through the
-   real paths (the accept script writes each log entry with its event; the worker's
-   ``DeliveryRecorder`` adds the payload, the call and its "sent" state), for bodies of
+   real paths (the event store takes each event, the web process's recorder its log
+   entry; the worker's ``DeliveryRecorder`` adds the payload, the call and its "sent"
+   state), for bodies of
    the intake bench's size (~3 KB) and a small one, and reports the ``MEMORY USAGE``
    of the console's keys per event; then the same with the log capped at
    ``--retention`` entries, showing the cap holds.
-2. **The webhook path.** Web-process CPU of building a log entry
-   (``IntakeRecorder.stored``), and Redis CPU per accept script call with and without
-   the entry (``INFO commandstats``).
+2. **Recording alone.** Web-process CPU per stored webhook of ``IntakeRecorder.stored``
+   with its share of the burst writes, and the Redis CPU of those writes.
 3. **CPU per webhook.** The real app in one process (Flask's test client, no network
    load generator), recording off and on alternately: median CPU microseconds per
    webhook; steadier than req/s on a shared machine.
@@ -106,15 +106,15 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
         event = VerifiedEvent(
             id=event_id, type="checkout.session.completed", time=1.0, body={}, raw=body
         )
-        entry = intake.stored(
+        intake.stored(
             source="stripe",
             event_id=event_id,
             event_type=event.type,
+            outcome=store.accept("stripe", event).value,
             ms=0.4,
             size=len(body),
             environ=environ,
         )
-        intake.counted("stripe", store.accept("stripe", event, log_entry=entry).value)
         raw = Envelope.encode(
             source="stripe", id=event_id, type=event.type, time=1.0, received_at=1.0, raw=body
         )
@@ -150,51 +150,34 @@ def memory(redis: Redis, redis_url: str, events: int, body: bytes, retention: in
     return total / events
 
 
-def webhook_path_cost(redis: Redis, redis_url: str, events: int, rounds: int) -> dict[str, float]:
-    """What recording adds to one stored webhook: web-process CPU of building the entry
-    and counting its outcome (``IntakeRecorder.stored`` and ``counted``, with its share
-    of the burst writes), and Redis CPU of the accept script with the log entry
-    against without (``INFO commandstats``, rounds alternating, medians)."""
-    from bridge.intake.store import EventStore
-    from bridge.providers import VerifiedEvent
-
+def webhook_path_cost(redis: Redis, redis_url: str, events: int) -> dict[str, float]:
+    """What recording adds per stored webhook, alone: web-process CPU of
+    ``IntakeRecorder.stored`` with its share of the burst writes, and Redis CPU of those
+    writes (``INFO cpu`` before and after)."""
     settings = Settings.from_env({"REDIS_URL": redis_url, "BRIDGE_CONSOLE_TOKEN": "bench"})
     recorder = record.IntakeRecorder(redis, settings)
-    store = EventStore(redis, settings.dedup_ttl)
-    body = bi.body_template(3072).encode()
-    environ = {**STRIPE_ENVIRON, "CONTENT_LENGTH": str(len(body))}
+    environ = {**STRIPE_ENVIRON, "CONTENT_LENGTH": "3072"}
 
-    def entry(event_id: str) -> record.StoredEntry:
-        return recorder.stored(
-            source="stripe",
-            event_id=event_id,
-            event_type="checkout.session.completed",
-            ms=0.4,
-            size=len(body),
-            environ=environ,
-        )
+    def redis_cpu() -> float:
+        info = redis.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
+    redis.flushdb()
+    before = redis_cpu()
     started = time.process_time()
     for i in range(events):
-        entry(f"evt_{i}")
-        recorder.counted("stripe", "accepted")
+        recorder.stored(
+            source="stripe",
+            event_id=f"evt_{i:024d}",
+            event_type="checkout.session.completed",
+            outcome="accepted",
+            ms=0.4,
+            size=3072,
+            environ=dict(environ),  # a new environ per request, as a server gives
+        )
     recorder.flush()
     client_us = (time.process_time() - started) / events * 1e6
-    per: dict[str, list[float]] = {"off": [], "on": []}
-    for rnd in range(rounds):
-        for mode in ("off", "on") if rnd % 2 else ("on", "off"):
-            redis.flushdb()
-            redis.config_resetstat()
-            for i in range(events):
-                event_id = f"evt_{rnd}_{mode}_{i}"
-                event = VerifiedEvent(
-                    id=event_id, type="checkout.session.completed", time=1.0, body={}, raw=body
-                )
-                store.accept("stripe", event, log_entry=entry(event_id) if mode == "on" else None)
-            stats = redis.info("commandstats")["cmdstat_evalsha"]
-            per[mode].append(float(stats["usec_per_call"]))
-    off, on = statistics.median(per["off"]), statistics.median(per["on"])
-    return {"client_us": client_us, "redis_off_us": off, "redis_on_us": on}
+    return {"client_us": client_us, "redis_us": (redis_cpu() - before) / events * 1e6}
 
 
 def inprocess_cpu(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -367,23 +350,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             memory(redis, server.url, args.events, big, args.retention)
             # The cap holds: entries and keys stay bounded whatever was recorded.
             mem["capped_log_entries"] = int(redis.xlen(record.LOG))
+            mem["capped_log_webhooks"] = sum(
+                int(fields.get(b"n", 1)) for _, fields in redis.xrange(record.LOG)
+            )
             mem["capped_keys"] = console_bytes(redis)[1]
             mem["body_bytes"] = len(big)
-            result["webhook_path"] = webhook_path_cost(redis, server.url, args.events, 3)
+            result["webhook_path"] = webhook_path_cost(redis, server.url, args.events)
         finally:
             server.stop()
         result["memory"] = mem
         path = result["webhook_path"]
         print(
-            f"on the webhook path: web-process CPU {path['client_us']:.1f} us to build the "
-            f"entry; accept script {path['redis_off_us']:.1f} -> {path['redis_on_us']:.1f} us "
-            "of Redis CPU with the log entry",
+            f"recording alone, per stored webhook: web-process CPU {path['client_us']:.1f} us, "
+            f"Redis CPU {path['redis_us']:.1f} us",
             flush=True,
         )
         print(
             f"memory per event: 3 KB body {mem['body_3k_per_event']:.0f} B, small body "
             f"{mem['body_small_per_event']:.0f} B; {args.events} recorded with the log "
-            f"capped at {args.retention}: {mem['capped_log_entries']} log entries, "
+            f"capped at {args.retention}: {mem['capped_log_webhooks']} webhooks in "
+            f"{mem['capped_log_entries']} stream entries, "
             f"{mem['capped_keys']} keys",
             flush=True,
         )

@@ -43,27 +43,29 @@ class Entry:
     truncated: bool = False
 
     @classmethod
-    def from_stream(cls, entry_id: Any, raw: Any) -> Entry:
-        f = {_s(k): v for k, v in (raw or {}).items()}
-        meta: dict[str, Any] = orjson.loads(f["m"]) if f.get("m") else {}
-        # Headers: their own field, or (entries the accept script wrote) inside the facts.
-        headers = f.get("h")
+    def from_facts(cls, entry_id: str, meta: dict[str, Any], fields: dict[str, Any]) -> Entry:
+        headers = fields.get("h")
         return cls(
-            id=_s(entry_id),
+            id=entry_id,
             kind=str(meta.get("kind", "webhook")),
             t=float(meta.get("t", 0)),
             source=str(meta.get("source", "")),
             type=str(meta.get("type", "")),
             event_id=str(meta.get("eid", "")),
-            # The accept script writes the outcome it decided as a field of its own.
-            outcome=str(meta.get("outcome") or _s(f.get("o", b""))),
+            outcome=str(meta.get("outcome", "")),
             reason=str(meta.get("reason", "")),
             status=str(meta.get("status", "")),
             ms=str(meta.get("ms", "")),
+            # A stored event's headers are in its facts; any other's in a field.
             headers=orjson.loads(headers) if headers else dict(meta.get("h") or {}),
-            body=f.get("b") or b"",
+            body=fields.get("b") or b"",
             truncated=bool(meta.get("truncated")),
         )
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """Where the entry is in the log: (ms, seq) of its stream entry, index in it."""
+        return _position(self.id)
 
     def summary(self) -> dict[str, Any]:
         """What the live log receives (no headers, no body)."""
@@ -79,6 +81,37 @@ class Entry:
             "reason": self.reason,
             "ms": self.ms,
         }
+
+
+def expand(entry_id: Any, raw: Any) -> list[Entry]:
+    """The webhooks of one stream entry, oldest first: a burst of stored events has
+    many (ids ``<stream id>.<index>``), any other entry one (its stream id)."""
+    sid = _s(entry_id)
+    f = {_s(k): v for k, v in (raw or {}).items()}
+    if f.get("e"):
+        items = orjson.loads(f["e"])
+        return [Entry.from_facts(f"{sid}.{i}", dict(m), {}) for i, m in enumerate(items)]
+    meta: dict[str, Any] = orjson.loads(f["m"]) if f.get("m") else {}
+    return [Entry.from_facts(sid, meta, f)]
+
+
+def valid_id(entry_id: str) -> bool:
+    """``<ms>-<seq>`` or ``<ms>-<seq>.<index>`` (what :func:`expand` gives)."""
+    sid, dot, index = entry_id.partition(".")
+    left, dash, right = sid.partition("-")
+    return (
+        bool(dash)
+        and left.isdigit()
+        and right.isdigit()
+        and (not dot or index.isdigit())
+        and len(entry_id) < 64
+    )
+
+
+def _position(entry_id: str) -> tuple[int, int, int]:
+    sid, _, index = entry_id.partition(".")
+    left, _, right = sid.partition("-")
+    return int(left), int(right), int(index or 0)
 
 
 def fmt_time(t: float | None) -> str:
@@ -104,42 +137,67 @@ class Filters:
 
 
 def entries(redis: Redis, filters: Filters, *, before: str = "+", limit: int = PAGE) -> list[Entry]:
-    """Newest first, matching ``filters``; scans at most SCAN_LIMIT entries."""
+    """Newest first, matching ``filters``, older than ``before`` (an entry id; ``+``:
+    from the newest); scans at most SCAN_LIMIT webhooks."""
     out: list[Entry] = []
     scanned = 0
-    cursor = before
+    cursor = "+"
+    if before != "+":
+        if not valid_id(before):
+            return []
+        cursor = before.partition(".")[0]
+        below = _position(before)
+        # The rest of the cursor's own stream entry first (a burst holds many).
+        own: Any = redis.xrange(record.LOG, min=cursor, max=cursor, count=1)
+        for entry_id, raw in own:
+            for e in reversed(expand(entry_id, raw)):
+                if e.position < below and filters.match(e):
+                    out.append(e)
+        cursor = f"({cursor}"
     while len(out) < limit and scanned < SCAN_LIMIT:
-        chunk: Any = redis.xrevrange(record.LOG, max=cursor, min="-", count=500)
-        if cursor != "+" and chunk and _s(chunk[0][0]) == cursor:
-            chunk = chunk[1:]
+        chunk: Any = redis.xrevrange(record.LOG, max=cursor, min="-", count=100)
         if not chunk:
             break
         for entry_id, raw in chunk:
-            e = Entry.from_stream(entry_id, raw)
-            if filters.match(e):
-                out.append(e)
-                if len(out) >= limit:
-                    break
-        scanned += len(chunk)
-        cursor = _s(chunk[-1][0])
-    return out
+            rows = expand(entry_id, raw)
+            scanned += len(rows)
+            out.extend(e for e in reversed(rows) if filters.match(e))
+        cursor = f"({_s(chunk[-1][0])}"
+    return out[:limit]
 
 
 def entries_after(redis: Redis, after: str, filters: Filters) -> list[Entry]:
-    """Entries newer than ``after`` (a stream id), newest first: the live update."""
-    raw: Any = redis.xrange(record.LOG, min=f"({after}" if after else "-", max="+", count=PAGE)
-    found = [Entry.from_stream(i, r) for i, r in raw]
-    return [e for e in reversed(found) if filters.match(e)]
+    """Entries newer than ``after`` (an entry id), newest first, at most PAGE: the live
+    update."""
+    found: list[Entry] = []
+    low = "-"
+    if after and valid_id(after):
+        sid = after.partition(".")[0]
+        above = _position(after)
+        own: Any = redis.xrange(record.LOG, min=sid, max=sid, count=1)
+        for entry_id, raw in own:
+            found += [e for e in expand(entry_id, raw) if e.position > above]
+        low = f"({sid}"
+    raw_entries: Any = redis.xrange(record.LOG, min=low, max="+", count=PAGE)
+    for entry_id, raw in raw_entries:
+        found += expand(entry_id, raw)
+    return [e for e in reversed(found) if filters.match(e)][:PAGE]
 
 
 def last_id(redis: Redis) -> str:
     newest = redis.xrevrange(record.LOG, count=1)
-    return _s(newest[0][0]) if newest else "0-0"
+    return expand(*newest[0])[-1].id if newest else "0-0"
 
 
 def entry(redis: Redis, entry_id: str) -> Entry | None:
-    raw: Any = redis.xrange(record.LOG, min=entry_id, max=entry_id, count=1)
-    return Entry.from_stream(*raw[0]) if raw else None
+    if not valid_id(entry_id):
+        return None
+    raw: Any = redis.xrange(
+        record.LOG, min=entry_id.partition(".")[0], max=entry_id.partition(".")[0], count=1
+    )
+    if not raw:
+        return None
+    return next((e for e in expand(*raw[0]) if e.id == entry_id), None)
 
 
 def event_detail(redis: Redis, source: str, event_id: str) -> dict[str, Any] | None:

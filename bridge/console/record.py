@@ -2,13 +2,15 @@
 
 Layout (everything under ``bridge:console:``)::
 
-    log            stream  one entry per webhook (and per console action), newest last:
-                           fields m (JSON facts; with the masked headers as "h" when
-                           the accept script wrote it), o (the outcome that script
-                           decided), h (masked headers JSON) and b (body) for
-                           webhooks the event store did not take;
-                           capped at BRIDGE_CONSOLE_RETENTION entries and trimmed to
-                           BRIDGE_CONSOLE_RETENTION_AGE seconds
+    log            stream  webhooks (and console actions), newest last. An entry is
+                           one webhook the event store did not take (fields m: JSON
+                           facts, h: masked headers JSON, b: body), one burst of
+                           stored webhooks (e: a JSON array of their facts, each with
+                           its masked headers as "h"; n: how many), or an action (m);
+                           c: the running count of webhooks up to the entry's last.
+                           Trimmed to the newest BRIDGE_CONSOLE_RETENTION webhooks (a
+                           burst goes whole) and to BRIDGE_CONSOLE_RETENTION_AGE seconds
+    logn           string  the running count of webhooks written to the log
     m:<minute>     hash    per-minute counters ("wh|<source>|<outcome>", "rj|<source>|
                            <reason>", "calls|sent"); expire after 25 hours (the
                            overview sums the last 60 for an hour, 1,440 for a day)
@@ -21,25 +23,10 @@ Layout (everything under ``bridge:console:``)::
     collector      hash    the collector's last answer
 
 Every detail key also expires after BRIDGE_CONSOLE_RETENTION_AGE, so memory is bounded
-by count and by age. Recording never fails the webhook or the job it describes.
-
-Two paths write the log, so that recording costs a webhook almost nothing:
-
-* a verified event that reaches the event store (accepted or duplicate: nearly all
-  traffic) is recorded **by the accept script itself** (:data:`ACCEPT_LOG_LUA`, run by
-  :mod:`bridge.intake.store` in the same call that stores the event), from its masked
-  headers and a few facts (:meth:`IntakeRecorder.stored`): no extra round trip. Its
-  payload is not copied into the log: the worker that maps the event records it with
-  the calls (:meth:`DeliveryRecorder.mapped`), from the envelope it holds anyway
-  (sending and persisting the body twice was most of what recording cost intake).
-  Its outcome is counted in the web process and written with the next burst
-  (:meth:`IntakeRecorder.counted`);
-* every other answer (rejected, ignored, unavailable) is buffered in the process, body
-  included, and written in one script call per burst (:meth:`IntakeRecorder.webhook`).
-
-For entries the accept script writes, ``ms`` is the time up to the store call: the
-script cannot time its own round trip (the web process's ``webhook`` log line has
-the whole time).
+by count and by age. Recording never fails the webhook or the job it describes, and
+costs intake little: the web process buffers entries and writes each burst with one
+script call (:class:`IntakeRecorder`); a stored event's payload is recorded by the
+worker that maps it (:class:`DeliveryRecorder`), from the envelope it holds anyway.
 """
 
 from __future__ import annotations
@@ -51,7 +38,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -73,6 +59,8 @@ PREFIX = "bridge:console:"
 LOG = f"{PREFIX}log"
 #: Source -> time of its last webhook.
 LAST = f"{PREFIX}last"
+#: The running count of webhooks written to the log (trimming by count reads it).
+LOG_COUNT = f"{PREFIX}logn"
 #: The capped index of detail keys.
 DETAILS = f"{PREFIX}details"
 #: The collector's last answer.
@@ -112,47 +100,47 @@ return over
 """
 
 
-# KEYS[1]: the log; ARGV: maxlen, then facts/headers/body per entry. One script call per
-# burst: redis-py's per-command cost (~12 µs of client CPU per XADD) was most of the
-# recording's cost on the web process.
+# KEYS[1]: the log, KEYS[2]: its running count of webhooks; ARGV[1]: most webhooks kept
+# (BRIDGE_CONSOLE_RETENTION), ARGV[2]: the oldest entry id kept (age); then records:
+# 'w', facts, headers, body (one webhook, an entry of its own) or 'e', n, entries (a burst
+# of n stored webhooks as one JSON array, one stream entry). Each stream entry's 'c' is
+# the running count up to its last webhook, so trimming by count needs no per-webhook
+# bookkeeping: an entry whose last webhook is older than the newest ARGV[1] goes whole.
 APPEND_LUA = """
-local maxlen = ARGV[1]
-for i = 2, #ARGV, 3 do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
-             'm', ARGV[i], 'h', ARGV[i + 1], 'b', ARGV[i + 2])
+local i = 3
+while i <= #ARGV do
+  if ARGV[i] == 'w' then
+    local c = redis.call('INCRBY', KEYS[2], 1)
+    redis.call('XADD', KEYS[1], '*', 'm', ARGV[i + 1], 'h', ARGV[i + 2], 'b', ARGV[i + 3],
+               'c', c)
+    i = i + 4
+  else
+    local c = redis.call('INCRBY', KEYS[2], tonumber(ARGV[i + 1]))
+    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 2], 'n', ARGV[i + 1], 'c', c)
+    i = i + 3
+  end
 end
-return (#ARGV - 1) / 3
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
+local gone = tonumber(redis.call('GET', KEYS[2])) - tonumber(ARGV[1])
+local dropped = 0
+while gone > 0 do
+  -- One at a time: a burst's entry is large, and a flush drops one or two.
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  if not first then break end
+  local c = 0
+  for k = 1, #first[2], 2 do
+    if first[2][k] == 'c' then c = tonumber(first[2][k + 1]) end
+  end
+  if c > gone then break end
+  redis.call('XDEL', KEYS[1], first[1])
+  dropped = dropped + 1
+end
+return dropped
 """
 
 
 #: Seconds a per-minute counter hash lives: a day of them, and an hour to spare.
 MINUTE_TTL = 25 * 3600
-
-#: Appended to the intake accept script (:data:`bridge.intake.store.ACCEPT_LUA`), run
-#: after the event was stored (``result``: 0 duplicate, else accepted) when the call
-#: carries the log's key. KEYS[7]: the log; ARGV[13..14]: maxlen, the entry (facts and
-#: masked headers, one JSON). One call, on purpose: this runs on every webhook, and
-#: each Redis call and argument costs (measured: counters and the last-webhook time here
-#: doubled what recording added to the script). Those are counted in the web process
-#: and written with its next burst (:meth:`IntakeRecorder.counted`); the log is trimmed
-#: by age by workers and by those bursts (:data:`SET_DETAILS_LUA`), not here.
-#: ``pcall``: a recording error must not fail an event that is already stored.
-ACCEPT_LOG_LUA = """
-if #KEYS > 6 then
-  local outcome = 'accepted'
-  if result == 0 then outcome = 'duplicate' end
-  redis.pcall('XADD', KEYS[7], 'MAXLEN', '~', ARGV[13], '*', 'm', ARGV[14], 'o', outcome)
-end
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    """The log entry of an event the accept script records (keys and arguments it
-    appends to its own; see :data:`ACCEPT_LOG_LUA`)."""
-
-    keys: tuple[str]
-    args: tuple[int | str | bytes, ...]
 
 
 def minute_key(t: float) -> str:
@@ -205,9 +193,17 @@ def count_fields(pipe: Any, counts: Mapping[str, int], t: float) -> None:
 
 
 class IntakeRecorder:
-    """The web process's side of the log: the entry of a stored event travels with the
-    accept script (:meth:`stored`); any other is buffered and written in bursts
-    (:meth:`webhook`)."""
+    """The web process's side of the log: each webhook's entry is buffered in the
+    process and written with the others of its burst in one script call.
+
+    A stored event (accepted or duplicate: nearly all traffic) is a few facts and its
+    masked headers, and the entries of a burst go into *one* stream entry (a JSON
+    array): a stream entry per webhook cost Redis ~8 µs of CPU per webhook, measurable
+    on intake. Its payload is not copied at all: the worker that maps the event records
+    it (:meth:`DeliveryRecorder.mapped`) from the envelope it holds anyway. A webhook the
+    store did not take (rejected, ignored, unavailable) keeps its body in an entry of its
+    own.
+    """
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
@@ -222,11 +218,10 @@ class IntakeRecorder:
         # After a fork (gunicorn --preload) the parent's lock and thread are not ours.
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        #: Webhooks the store did not take: facts, masked headers (JSON), body.
         self._buffer: list[tuple[dict[str, Any], bytes, bytes]] = []
-        #: Outcomes of stored events (their entries are in the log already) and each
-        #: source's last webhook time, written with the next burst.
-        self._counts: Counter[str] = Counter()
-        self._last: dict[str, float] = {}
+        #: Stored events' entries (facts with their masked headers as "h").
+        self._stored: list[dict[str, Any]] = []
         self._first = 0.0
         self._timer: threading.Timer | None = None
 
@@ -236,24 +231,35 @@ class IntakeRecorder:
         source: str,
         event_id: str,
         event_type: str,
+        outcome: str,
         ms: float,
         size: int,
         environ: Mapping[str, Any],
-    ) -> StoredEntry:
-        """The entry of a verified event, for the accept script to write with it
-        (``size``: bytes of its payload, which the worker records, cut at MAX_BODY)."""
-        meta = {
+    ) -> None:
+        """Buffer the entry of an event the store took (``outcome``: accepted or
+        duplicate; ``size``: bytes of its payload, which the worker records)."""
+        entry = {
             "kind": "webhook",
             "t": time.time(),
             "source": source,
             "type": event_type,
             "eid": event_id,
+            "outcome": outcome,
+            "reason": "",
             "status": 200,
             "ms": ms,
             "truncated": size > MAX_BODY,
             "h": environ_headers(environ),
         }
-        return StoredEntry(keys=(LOG,), args=(self.maxlen, orjson.dumps(meta)))
+        if self._pid != os.getpid():
+            self._reset()
+        now = time.monotonic()
+        with self._lock:
+            if not self._buffer and not self._stored:
+                self._first = now
+            self._stored.append(entry)
+            due, arm = self._due(now)
+        self._after(due, arm)
 
     def webhook(
         self,
@@ -269,8 +275,8 @@ class IntakeRecorder:
         body: bytes,
         environ: Mapping[str, Any] | None = None,
     ) -> None:
-        """Buffer the entry of one webhook (signature values masked, body capped); the
-        headers come from ``headers`` or straight from a WSGI ``environ``."""
+        """Buffer the entry of a webhook the store did not take (signature values
+        masked, body capped); the headers come from ``headers`` or a WSGI ``environ``."""
         meta = {
             "kind": "webhook",
             "t": time.time(),
@@ -286,27 +292,13 @@ class IntakeRecorder:
         masked = environ_headers(environ) if environ is not None else mask_headers(headers or {})
         self.add((meta, orjson.dumps(masked), body[:MAX_BODY]))
 
-    def counted(self, source: str, outcome: str) -> None:
-        """Count the outcome of a stored event (its entry was written by the accept
-        script), with the next burst's writes."""
-        if self._pid != os.getpid():
-            self._reset()
-        now = time.monotonic()
-        with self._lock:
-            if not self._buffer and not self._counts:
-                self._first = now
-            self._counts[f"wh|{source}|{outcome}"] += 1
-            self._last[source] = time.time()
-            due, arm = self._due(now)
-        self._after(due, arm)
-
     def add(self, entry: tuple[dict[str, Any], bytes, bytes]) -> None:
         """Buffer one entry: its facts, its (masked) headers as JSON, its body."""
         if self._pid != os.getpid():
             self._reset()
         now = time.monotonic()
         with self._lock:
-            if not self._buffer and not self._counts:
+            if not self._buffer and not self._stored:
                 self._first = now
             self._buffer.append(entry)
             due, arm = self._due(now)
@@ -319,7 +311,7 @@ class IntakeRecorder:
         writes it; a one-shot timer writes what a quiet moment leaves. No thread runs
         while requests keep coming: a second busy thread in a worker process costs
         every request GIL hand-offs (measured: ~50 µs of CPU per webhook)."""
-        due = len(self._buffer) >= FLUSH_AT or now - self._first >= FLUSH_EVERY
+        due = len(self._buffer) + len(self._stored) >= FLUSH_AT or now - self._first >= FLUSH_EVERY
         arm = not due and self._timer is None
         if arm:
             self._timer = threading.Timer(FLUSH_EVERY, self._on_timer)
@@ -338,39 +330,39 @@ class IntakeRecorder:
         self.flush()
 
     def flush(self) -> int:
-        """Write what is buffered in one pipeline; returns how many entries."""
+        """Write what is buffered in one pipeline; returns how many webhooks."""
         with self._lock:
             entries, self._buffer = self._buffer, []
-            counts, self._counts = self._counts, Counter()
-            seen, self._last = self._last, {}
-        if not entries and not counts:
+            stored, self._stored = self._stored, []
+        if not entries and not stored:
             return 0
-        now = time.time()
-        last = {source: repr(t) for source, t in seen.items()}
-        args: list[Any] = [self.maxlen]
+        counts: Counter[str] = Counter()
+        last: dict[str, str] = {}
+        args: list[Any] = [self.maxlen, oldest_kept(self.age)]
         for meta, headers, body in entries:
-            args += [orjson.dumps(meta), headers, body]
-            source = meta["source"]
-            counts[f"wh|{source}|{meta['outcome']}"] += 1
+            args += ["w", orjson.dumps(meta), headers, body]
+            counts[f"wh|{meta['source']}|{meta['outcome']}"] += 1
             if meta["outcome"] == "rejected":
-                counts[f"rj|{source}|{meta['reason']}"] += 1
-            last[source] = repr(meta["t"])
+                counts[f"rj|{meta['source']}|{meta['reason']}"] += 1
+            last[meta["source"]] = repr(meta["t"])
+        if stored:
+            args += ["e", len(stored), orjson.dumps(stored)]
+            for entry in stored:
+                counts[f"wh|{entry['source']}|{entry['outcome']}"] += 1
+                last[entry["source"]] = repr(entry["t"])
         pipe = self.redis.pipeline(transaction=False)
-        if entries:
-            # EVALSHA directly: a Script in a pipeline asks SCRIPT EXISTS on every execute.
-            pipe.evalsha(self._append.sha, 1, LOG, *args)
-        pipe.xtrim(LOG, minid=oldest_kept(self.age), approximate=False)
-        count_fields(pipe, counts, now)
-        if last:
-            pipe.hset(LAST, mapping=last)  # type: ignore[arg-type]
+        # EVALSHA directly: a Script in a pipeline asks SCRIPT EXISTS on every execute.
+        pipe.evalsha(self._append.sha, 2, LOG, LOG_COUNT, *args)
+        count_fields(pipe, counts, time.time())
+        pipe.hset(LAST, mapping=last)  # type: ignore[arg-type]
         with contextlib.suppress(*REDIS_ERRORS):
             try:
                 pipe.execute()
             except NoScriptError:  # a restarted Redis: load the script, write again
-                self._append.sha = self.redis.script_load(APPEND_LUA)
                 # (the pipeline ran its other commands: only the log is written again)
-                self.redis.evalsha(self._append.sha, 1, LOG, *args)
-        return len(entries)
+                self._append.sha = self.redis.script_load(APPEND_LUA)
+                self.redis.evalsha(self._append.sha, 2, LOG, LOG_COUNT, *args)
+        return len(entries) + len(stored)
 
 
 def _payload(envelope: bytes) -> str:

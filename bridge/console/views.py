@@ -336,8 +336,7 @@ def event_api(entry_id: str) -> Response:
 
 
 def _valid_id(entry_id: str) -> bool:
-    left, _, right = entry_id.partition("-")
-    return left.isdigit() and right.isdigit()
+    return data.valid_id(entry_id)
 
 
 @bp.get("/dead-letters")

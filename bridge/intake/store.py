@@ -30,7 +30,6 @@ from redis.typing import EncodableT
 from rq import Queue
 
 from bridge import dedup, keys, metrics
-from bridge.console import record
 from bridge.drain import enqueue_drain
 from bridge.envelope import Envelope
 from bridge.errors import StoreUnavailable
@@ -46,92 +45,85 @@ log = get_logger("bridge.intake")
 # shards. The layout is bridge.dedup's; the legacy keys are the one before it, checked
 # until they expire. Under maxmemory + noeviction Redis refuses the script's first write
 # and then lets it finish: an OOM leaves nothing half-written.
-_ACCEPT_CORE = """
-local function accept()
-  local prefix, meta = ARGV[1], KEYS[6]
-  local current, oldest = tonumber(ARGV[8]), tonumber(ARGV[9])
-  local target, most = tonumber(ARGV[11]), tonumber(ARGV[12])
-  local buckets = {}
-  for index = current + 1, oldest, -1 do
-    buckets[#buckets + 1] = index
-  end
-  -- Each bucket's shard counts, one per generation: "1,4,16".
-  local layouts = redis.call('HMGET', meta, unpack(buckets))
-  local function shard(index, n, digest)
-    local a, b, c = string.byte(digest, 1, 3)
-    return prefix .. index .. ':' .. n .. ':' .. ((a * 65536 + b * 256 + c) % n)
-  end
-  local function seen(digest)
-    for i, layout in ipairs(layouts) do
-      if layout then
-        for n in string.gmatch(layout, '%d+') do
-          if redis.call('HEXISTS', shard(buckets[i], n, digest), digest) == 1 then
-            return true
-          end
+ACCEPT_LUA = """
+local prefix, meta = ARGV[1], KEYS[6]
+local current, oldest = tonumber(ARGV[8]), tonumber(ARGV[9])
+local target, most = tonumber(ARGV[11]), tonumber(ARGV[12])
+local buckets = {}
+for index = current + 1, oldest, -1 do
+  buckets[#buckets + 1] = index
+end
+-- Each bucket's shard counts, one per generation: "1,4,16".
+local layouts = redis.call('HMGET', meta, unpack(buckets))
+local function shard(index, n, digest)
+  local a, b, c = string.byte(digest, 1, 3)
+  return prefix .. index .. ':' .. n .. ':' .. ((a * 65536 + b * 256 + c) % n)
+end
+local function seen(digest)
+  for i, layout in ipairs(layouts) do
+    if layout then
+      for n in string.gmatch(layout, '%d+') do
+        if redis.call('HEXISTS', shard(buckets[i], n, digest), digest) == 1 then
+          return true
         end
       end
     end
-    return false
   end
-  local id, signed = ARGV[6], ARGV[7]
-  if redis.call('EXISTS', KEYS[4]) == 1 or seen(id)
-      or (signed ~= '' and (redis.call('EXISTS', KEYS[5]) == 1 or seen(signed))) then
-    redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
-    return 0
-  end
-  local digests = {id}
-  if signed ~= '' then
-    digests[2] = signed
-  end
-  -- Ids in the current bucket before this one (one call: count and read together).
-  local count = redis.call('HINCRBY', meta, current .. ':n', #digests) - #digests
-  local layout = layouts[2]
-  local n
-  if not layout then
-    -- A new bucket: sized on the larger of the two before it.
-    local before = redis.call('HMGET', meta, (current - 1) .. ':n', (current - 2) .. ':n')
-    local expected = math.max(tonumber(before[1]) or 0, tonumber(before[2]) or 0)
-    n = 1
-    while n < most and n * target < expected do
-      n = n * 2
-    end
-    redis.call('HSET', meta, current, n)
-    for _, field in ipairs(redis.call('HKEYS', meta)) do
-      local index = tonumber(string.match(field, '^%-?%d+'))
-      if index and index < oldest then
-        redis.call('HDEL', meta, field)
-      end
-    end
-  else
-    -- Outgrown (traffic rose): a new generation of four times the shards.
-    local capacity = 0
-    for size in string.gmatch(layout, '%d+') do
-      n = tonumber(size)
-      capacity = capacity + n * target
-    end
-    if count >= capacity and n < most then
-      n = n * 4
-      redis.call('HSET', meta, current, layout .. ',' .. n)
-    end
-  end
-  for _, digest in ipairs(digests) do
-    local key = shard(current, n, digest)
-    redis.call('HSET', key, digest, '')
-    redis.call('EXPIREAT', key, ARGV[10])
-  end
-  redis.call('RPUSH', KEYS[1], ARGV[2])
-  redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-  if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
-    return 2
-  end
-  return 1
+  return false
 end
-local result = accept()
+local id, signed = ARGV[6], ARGV[7]
+if redis.call('EXISTS', KEYS[4]) == 1 or seen(id)
+    or (signed ~= '' and (redis.call('EXISTS', KEYS[5]) == 1 or seen(signed))) then
+  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+  return 0
+end
+local digests = {id}
+if signed ~= '' then
+  digests[2] = signed
+end
+-- Ids in the current bucket before this one (one call: count and read together).
+local count = redis.call('HINCRBY', meta, current .. ':n', #digests) - #digests
+local layout = layouts[2]
+local n
+if not layout then
+  -- A new bucket: sized on the larger of the two before it.
+  local before = redis.call('HMGET', meta, (current - 1) .. ':n', (current - 2) .. ':n')
+  local expected = math.max(tonumber(before[1]) or 0, tonumber(before[2]) or 0)
+  n = 1
+  while n < most and n * target < expected do
+    n = n * 2
+  end
+  redis.call('HSET', meta, current, n)
+  for _, field in ipairs(redis.call('HKEYS', meta)) do
+    local index = tonumber(string.match(field, '^%-?%d+'))
+    if index and index < oldest then
+      redis.call('HDEL', meta, field)
+    end
+  end
+else
+  -- Outgrown (traffic rose): a new generation of four times the shards.
+  local capacity = 0
+  for size in string.gmatch(layout, '%d+') do
+    n = tonumber(size)
+    capacity = capacity + n * target
+  end
+  if count >= capacity and n < most then
+    n = n * 4
+    redis.call('HSET', meta, current, layout .. ',' .. n)
+  end
+end
+for _, digest in ipairs(digests) do
+  local key = shard(current, n, digest)
+  redis.call('HSET', key, digest, '')
+  redis.call('EXPIREAT', key, ARGV[10])
+end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
+  return 2
+end
+return 1
 """
-
-#: The accept script: the core above, then (when the call carries the console log's
-#: keys) the log entry of the event, written in the same call.
-ACCEPT_LUA = _ACCEPT_CORE + record.ACCEPT_LOG_LUA + "return result\n"
 
 #: Errors that mean "Redis is not there right now": answer 503 so the provider retries.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -197,20 +189,13 @@ class EventStore:
         return client
 
     def accept(
-        self,
-        source: str,
-        event: VerifiedEvent,
-        *,
-        counters: tuple[str, str] | None = None,
-        log_entry: record.StoredEntry | None = None,
+        self, source: str, event: VerifiedEvent, *, counters: tuple[str, str] | None = None
     ) -> Outcome:
         """Store ``event`` unless it was seen before (by id, or by signed digest when
         it has one); raise StoreUnavailable if Redis is down or refuses the write.
 
         ``counters``: the metric fields (accepted, duplicate) to count in the same script
-        instead of the webhook counters (backfill and reconcile feed through here too).
-        ``log_entry``: the console's log entry of this webhook, written by the same
-        script with the outcome it decided (:mod:`bridge.console.record`)."""
+        instead of the webhook counters (backfill and reconcile feed through here too)."""
         now = time.time()
         envelope = Envelope.encode(
             source=source,
@@ -222,7 +207,7 @@ class EventStore:
         )
         legacy = keys.dedup(source, event.id)
         window = dedup.window(self.dedup_ttl, now)
-        script_keys: tuple[str, ...] = (
+        script_keys = (
             keys.INBOX,
             keys.INBOX_KICK,
             keys.METRICS,
@@ -230,7 +215,8 @@ class EventStore:
             keys.dedup_signed(source, event.signed_digest) if event.signed_digest else legacy,
             keys.DEDUP_META,
         )
-        argv: tuple[EncodableT, ...] = (
+        args: tuple[EncodableT, ...] = (
+            *script_keys,
             keys.DEDUP_SHARD_PREFIX,
             envelope,
             keys.INBOX_KICK_TTL,
@@ -244,11 +230,8 @@ class EventStore:
             dedup.SHARD_TARGET,
             dedup.MAX_SHARDS,
         )
-        if log_entry is not None:  # the log's keys and arguments follow the accept's own
-            script_keys += log_entry.keys
-            argv += log_entry.args
         try:
-            result = self._run(len(script_keys), (*script_keys, *argv))
+            result = self._run(len(script_keys), args)
             if self.replicas_ack:
                 self._replicated()
         except REDIS_ERRORS as exc:

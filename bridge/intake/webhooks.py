@@ -113,19 +113,17 @@ def receive(source: str) -> tuple[Response, int]:
             if recorder is not None:
                 _record(recorder, fields, "ignored", "", 200, started, body)
         else:
-            log_entry = None
+            outcome = state.store.accept(source, event).value
             if recorder is not None:
-                log_entry = recorder.stored(
+                recorder.stored(
                     source=source,
                     event_id=event.id,
                     event_type=event.type,
+                    outcome=outcome,
                     ms=_ms(started),
                     size=len(event.raw),
                     environ=request.environ,
                 )
-            outcome = state.store.accept(source, event, log_entry=log_entry).value
-            if recorder is not None:
-                recorder.counted(source, outcome)
     except WebhookError as exc:
         state.store.count(
             metrics.WEBHOOKS_REJECTED, source=str(fields["source"]), reason=exc.reason

@@ -39,10 +39,9 @@ def test_the_log_is_capped_by_count(redis: Redis, redis_url: str) -> None:
     for n in range(1000):
         webhook(recorder, n)
     recorder.flush()
-    # Approximate trimming removes whole stream nodes (stream-node-max-entries: 100).
-    assert 10 <= redis.xlen(record.LOG) <= 10 + 100
-    newest = redis.xrevrange(record.LOG, count=1)[0][1]
-    assert orjson.loads(newest[b"m"])["eid"] == "evt_999"
+    # Exactly the newest 10 webhooks stay (each rejected webhook is an entry of its own).
+    kept = [orjson.loads(fields[b"m"])["eid"] for _, fields in redis.xrange(record.LOG)]
+    assert kept == [f"evt_{n}" for n in range(990, 1000)]
 
 
 def test_the_log_is_trimmed_by_age(redis: Redis, redis_url: str) -> None:
@@ -260,72 +259,79 @@ STRIPE_ENVIRON = {
 }
 
 
-def _stored(recorder: record.IntakeRecorder, event_id: str) -> record.StoredEntry:
-    return recorder.stored(
+def stored(recorder: record.IntakeRecorder, event_id: str, outcome: str = "accepted") -> None:
+    recorder.stored(
         source="stripe",
         event_id=event_id,
         event_type="charge.succeeded",
+        outcome=outcome,
         ms=0.25,
         size=17,
         environ=STRIPE_ENVIRON,
     )
 
 
-def test_the_accept_script_records_the_events_it_stores(redis: Redis, redis_url: str) -> None:
+def test_stored_events_are_written_as_one_burst(redis: Redis, redis_url: str) -> None:
     from bridge.console import data
-    from bridge.intake.store import EventStore, Outcome
-    from bridge.providers import VerifiedEvent
 
     recorder = record.IntakeRecorder(redis, settings(redis_url))
-    store = EventStore(redis, 3600)
-    event = VerifiedEvent(
-        id="evt_s1", type="charge.succeeded", time=1.0, body={}, raw=b'{"id":"evt_s1"}'
-    )
-    for expected in (Outcome.ACCEPTED, Outcome.DUPLICATE):
-        outcome = store.accept("stripe", event, log_entry=_stored(recorder, "evt_s1"))
-        assert outcome == expected
-        recorder.counted("stripe", outcome.value)  # as the webhook view does
-    # The entries are written by the script itself: none waits in the process's buffer,
-    # only the two outcomes' counts (written by the next burst).
+    stored(recorder, "evt_s1")
+    stored(recorder, "evt_s1", "duplicate")
+    stored(recorder, "evt_s2")
+    webhook(recorder, 7)  # rejected: an entry of its own, with its body
+    assert recorder.flush() == 4
+    # One stream entry for the burst of stored events, one for the rejected webhook.
     assert redis.xlen(record.LOG) == 2
-    assert recorder.flush() == 0
-    raw = redis.xrange(record.LOG)
-    entries = [data.Entry.from_stream(i, f) for i, f in raw]
-    assert [(e.source, e.event_id, e.outcome, e.status) for e in entries] == [
-        ("stripe", "evt_s1", "accepted", "200"),
-        ("stripe", "evt_s1", "duplicate", "200"),
+    newest_first = data.entries(redis, data.Filters())
+    assert [(e.event_id, e.outcome) for e in newest_first] == [
+        ("evt_s2", "accepted"),
+        ("evt_s1", "duplicate"),
+        ("evt_s1", "accepted"),
+        ("evt_7", "accepted"),
     ]
+    burst = newest_first[0]
     # Headers masked; the payload is left to the worker (it is in the envelope).
-    assert entries[0].headers["Stripe-Signature"] == "•••• (10 chars, masked)"
-    assert entries[0].headers["User-Agent"] == "Stripe/1.0"
-    assert b"b" not in raw[0][1]
-    assert b"v1=abc" not in b"".join(raw[0][1].values())
+    assert burst.headers["Stripe-Signature"] == "•••• (10 chars, masked)"
+    assert burst.headers["User-Agent"] == "Stripe/1.0"
+    assert burst.body == b""
+    assert b"v1=abc" not in b"".join(v for _, f in redis.xrange(record.LOG) for v in f.values())
+    # Each has an id of its own: found again by it, and usable as a cursor both ways.
+    assert data.entry(redis, newest_first[1].id) == newest_first[1]
+    assert data.entries(redis, data.Filters(), before=newest_first[1].id) == newest_first[2:]
+    assert data.entries_after(redis, newest_first[2].id, data.Filters()) == newest_first[:2]
+    assert data.last_id(redis) == newest_first[0].id
     now = time.time()
-    # Counted in this minute, or the one before (a boundary).
-    minutes = [record.minute_key(now - 60), record.minute_key(now)]
     counts: dict[bytes, int] = {}
-    for key in minutes:
+    for key in (record.minute_key(now - 60), record.minute_key(now)):  # a boundary
         for field, n in redis.hgetall(key).items():
             counts[field] = counts.get(field, 0) + int(n)
-    assert counts == {b"wh|stripe|accepted": 1, b"wh|stripe|duplicate": 1}
-    assert 86400 < max(redis.ttl(key) for key in minutes) <= record.MINUTE_TTL
+    assert counts == {
+        b"wh|stripe|accepted": 3,
+        b"wh|stripe|duplicate": 1,
+    }
     assert abs(float(redis.hget(record.LAST, "stripe") or 0) - now) < 60
 
 
-def test_a_recording_that_fails_does_not_fail_the_event(redis: Redis, redis_url: str) -> None:
-    from bridge import keys
-    from bridge.intake.store import EventStore, Outcome
-    from bridge.providers import VerifiedEvent
+def test_bursts_count_toward_the_cap_webhook_by_webhook(redis: Redis, redis_url: str) -> None:
+    from bridge.console import data
 
-    redis.set(record.LOG, "not a stream")  # XADD answers WRONGTYPE
-    recorder = record.IntakeRecorder(redis, settings(redis_url))
-    store = EventStore(redis, 3600)
-    event = VerifiedEvent(id="evt_f1", type="x", time=1.0, body={}, raw=b"{}")
-    assert store.accept("stripe", event, log_entry=_stored(recorder, "evt_f1")) == Outcome.ACCEPTED
-    assert redis.llen(keys.INBOX) == 1
-    assert store.accept("stripe", event, log_entry=_stored(recorder, "evt_f1")) == (
-        Outcome.DUPLICATE
-    )
+    recorder = record.IntakeRecorder(redis, settings(redis_url, BRIDGE_CONSOLE_RETENTION="10"))
+    for burst in range(5):  # five bursts of 4 stored events: 20 webhooks
+        for n in range(4):
+            stored(recorder, f"evt_{burst}_{n}")
+        recorder.flush()
+    kept = [e.event_id for e in data.entries(redis, data.Filters())]
+    # The newest 10 are kept; a burst goes whole, so 12 (the last three bursts).
+    assert kept == [f"evt_{b}_{n}" for b in (4, 3, 2) for n in (3, 2, 1, 0)]
+
+
+def test_ids_from_the_address_bar_are_checked() -> None:
+    from bridge.console import data
+
+    assert data.valid_id("1764500000000-0")
+    assert data.valid_id("1764500000000-0.12")
+    for bad in ("", "+", "-", "1-", "1-x", "1-0.", "1-0.x", "1-0.1.2", "(1-0", "1" * 80 + "-0"):
+        assert not data.valid_id(bad), bad
 
 
 def test_workers_trim_the_log_by_age(redis: Redis, redis_url: str) -> None:

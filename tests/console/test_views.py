@@ -166,7 +166,7 @@ def _detail_url(client: FlaskClient, event_id: str) -> str:
     import re
 
     page = client.get(f"/console/events?event_id={event_id}").text
-    found = re.search(r'href="(/console/events/[0-9]+-[0-9]+)"', page)
+    found = re.search(r'href="(/console/events/[0-9]+-[0-9]+(?:\.[0-9]+)?)"', page)
     assert found, page
     return found.group(1)
 
@@ -275,7 +275,7 @@ def test_every_outcome_shows_its_payload(console_app: Flask, operator: FlaskClie
         ("outcome=rejected", "forged-one", {"rejected"}),
     ):
         page = operator.get(f"/console/events?{query}").text
-        urls = re.findall(r'href="(/console/events/[0-9]+-[0-9]+)"', page)
+        urls = re.findall(r'href="(/console/events/[0-9]+-[0-9]+(?:\.[0-9]+)?)"', page)
         assert len(urls) == len(outcomes)
         seen = set()
         for url in urls:
