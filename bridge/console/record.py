@@ -251,15 +251,7 @@ class IntakeRecorder:
             "truncated": size > MAX_BODY,
             "h": environ_headers(environ),
         }
-        if self._pid != os.getpid():
-            self._reset()
-        now = time.monotonic()
-        with self._lock:
-            if not self._buffer and not self._stored:
-                self._first = now
-            self._stored.append(entry)
-            due, arm = self._due(now)
-        self._after(due, arm)
+        self._push(entry, stored=True)
 
     def webhook(
         self,
@@ -294,13 +286,16 @@ class IntakeRecorder:
 
     def add(self, entry: tuple[dict[str, Any], bytes, bytes]) -> None:
         """Buffer one entry: its facts, its (masked) headers as JSON, its body."""
+        self._push(entry, stored=False)
+
+    def _push(self, item: Any, *, stored: bool) -> None:
         if self._pid != os.getpid():
             self._reset()
         now = time.monotonic()
         with self._lock:
             if not self._buffer and not self._stored:
                 self._first = now
-            self._buffer.append(entry)
+            (self._stored if stored else self._buffer).append(item)
             due, arm = self._due(now)
         self._after(due, arm)
 
