@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from redis import Redis
+from redis.typing import EncodableT
 from rq import Worker
 
 from bridge import keys, metrics
@@ -325,5 +326,14 @@ def action(redis: Redis, settings_age: int, maxlen: int, what: str, detail: str)
         "status": "",
         "ms": "",
     }
-    entry_fields = {"m": orjson.dumps(meta), "h": b"{}", "b": b""}
-    redis.xadd(record.LOG, entry_fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+    # Through the recorder's script: the entry carries the log's running count.
+    append = redis.register_script(record.APPEND_LUA)
+    args: list[EncodableT] = [
+        maxlen,
+        record.oldest_kept(settings_age),
+        "a",
+        orjson.dumps(meta),
+        b"{}",
+        b"",
+    ]
+    append(keys=[record.LOG], args=args)

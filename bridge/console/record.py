@@ -10,7 +10,6 @@ Layout (everything under ``bridge:console:``)::
                            c: the running count of webhooks up to the entry's last.
                            Trimmed to the newest BRIDGE_CONSOLE_RETENTION webhooks (a
                            burst goes whole) and to BRIDGE_CONSOLE_RETENTION_AGE seconds
-    logn           string  the running count of webhooks written to the log
     m:<minute>     hash    per-minute counters ("wh|<source>|<outcome>", "rj|<source>|
                            <reason>", "calls|sent"); expire after 25 hours (the
                            overview sums the last 60 for an hour, 1,440 for a day)
@@ -59,8 +58,6 @@ PREFIX = "bridge:console:"
 LOG = f"{PREFIX}log"
 #: Source -> time of its last webhook.
 LAST = f"{PREFIX}last"
-#: The running count of webhooks written to the log (trimming by count reads it).
-LOG_COUNT = f"{PREFIX}logn"
 #: The capped index of detail keys.
 DETAILS = f"{PREFIX}details"
 #: The collector's last answer.
@@ -100,38 +97,44 @@ return over
 """
 
 
-# KEYS[1]: the log, KEYS[2]: its running count of webhooks; ARGV[1]: most webhooks kept
-# (BRIDGE_CONSOLE_RETENTION), ARGV[2]: the oldest entry id kept (age); then records:
-# 'w', facts, headers, body (one webhook, an entry of its own) or 'e', n, entries (a burst
-# of n stored webhooks as one JSON array, one stream entry). Each stream entry's 'c' is
-# the running count up to its last webhook, so trimming by count needs no per-webhook
-# bookkeeping: an entry whose last webhook is older than the newest ARGV[1] goes whole.
+# KEYS[1]: the log; ARGV[1]: most webhooks kept (BRIDGE_CONSOLE_RETENTION), ARGV[2]: the
+# oldest entry id kept (age); then records: 'w', facts, headers, body (one webhook, an
+# entry of its own), 'a', facts, headers, body (an operator's action: no webhook), or
+# 'e', n, entries (a burst of n stored webhooks as one JSON array, one stream entry).
+# Each entry's 'c' is the running count of webhooks up to its last one, carried on from
+# the newest entry (no counter to fall out of step with the stream), so trimming by count
+# needs no bookkeeping per webhook: an entry whose last webhook is older than the newest
+# ARGV[1] goes whole. An entry without 'c' (written before) counts as 0: it goes first.
 APPEND_LUA = """
+local function count_of(entry)
+  for k = 1, #entry[2], 2 do
+    if entry[2][k] == 'c' then return tonumber(entry[2][k + 1]) end
+  end
+  return 0
+end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local total = 0
+if newest then total = count_of(newest) end
 local i = 3
 while i <= #ARGV do
-  if ARGV[i] == 'w' then
-    local c = redis.call('INCRBY', KEYS[2], 1)
-    redis.call('XADD', KEYS[1], '*', 'm', ARGV[i + 1], 'h', ARGV[i + 2], 'b', ARGV[i + 3],
-               'c', c)
-    i = i + 4
-  else
-    local c = redis.call('INCRBY', KEYS[2], tonumber(ARGV[i + 1]))
-    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 2], 'n', ARGV[i + 1], 'c', c)
+  if ARGV[i] == 'e' then
+    total = total + tonumber(ARGV[i + 1])
+    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 2], 'n', ARGV[i + 1], 'c', total)
     i = i + 3
+  else
+    if ARGV[i] == 'w' then total = total + 1 end
+    redis.call('XADD', KEYS[1], '*', 'm', ARGV[i + 1], 'h', ARGV[i + 2], 'b', ARGV[i + 3],
+               'c', total)
+    i = i + 4
   end
 end
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
-local gone = tonumber(redis.call('GET', KEYS[2])) - tonumber(ARGV[1])
+local gone = total - tonumber(ARGV[1])
 local dropped = 0
 while gone > 0 do
   -- One at a time: a burst's entry is large, and a flush drops one or two.
   local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
-  if not first then break end
-  local c = 0
-  for k = 1, #first[2], 2 do
-    if first[2][k] == 'c' then c = tonumber(first[2][k + 1]) end
-  end
-  if c > gone then break end
+  if not first or count_of(first) > gone then break end
   redis.call('XDEL', KEYS[1], first[1])
   dropped = dropped + 1
 end
@@ -347,7 +350,7 @@ class IntakeRecorder:
                 last[entry["source"]] = repr(entry["t"])
         pipe = self.redis.pipeline(transaction=False)
         # EVALSHA directly: a Script in a pipeline asks SCRIPT EXISTS on every execute.
-        pipe.evalsha(self._append.sha, 2, LOG, LOG_COUNT, *args)
+        pipe.evalsha(self._append.sha, 1, LOG, *args)
         count_fields(pipe, counts, time.time())
         pipe.hset(LAST, mapping=last)  # type: ignore[arg-type]
         with contextlib.suppress(*REDIS_ERRORS):
@@ -356,7 +359,7 @@ class IntakeRecorder:
             except NoScriptError:  # a restarted Redis: load the script, write again
                 # (the pipeline ran its other commands: only the log is written again)
                 self._append.sha = self.redis.script_load(APPEND_LUA)
-                self.redis.evalsha(self._append.sha, 2, LOG, LOG_COUNT, *args)
+                self.redis.evalsha(self._append.sha, 1, LOG, *args)
         return len(entries) + len(stored)
 
 

@@ -325,6 +325,36 @@ def test_bursts_count_toward_the_cap_webhook_by_webhook(redis: Redis, redis_url:
     assert kept == [f"evt_{b}_{n}" for b in (4, 3, 2) for n in (3, 2, 1, 0)]
 
 
+def test_entries_without_a_count_are_trimmed_first(redis: Redis, redis_url: str) -> None:
+    from bridge.console import data
+
+    recorder = record.IntakeRecorder(redis, settings(redis_url, BRIDGE_CONSOLE_RETENTION="10"))
+    for n in range(8):  # written by a release before: no running count
+        meta = orjson.dumps({"kind": "webhook", "eid": f"old_{n}", "t": time.time()})
+        redis.xadd(record.LOG, {"m": meta, "h": b"{}", "b": b""})
+    for burst in range(3):
+        for n in range(4):
+            stored(recorder, f"new_{burst}_{n}")
+        recorder.flush()
+    kept = [e.event_id for e in data.entries(redis, data.Filters())]
+    assert kept == [f"new_{b}_{n}" for b in (2, 1, 0) for n in (3, 2, 1, 0)]
+
+
+def test_an_action_keeps_the_count_going(redis: Redis, redis_url: str) -> None:
+    from bridge.console import data
+
+    recorder = record.IntakeRecorder(redis, settings(redis_url, BRIDGE_CONSOLE_RETENTION="10"))
+    for burst in "abc":
+        for n in range(5):
+            stored(recorder, f"{burst}_{n}")
+        recorder.flush()
+        if burst == "a":
+            data.action(redis, 3600, 10, "replayed", "1 dead letter")  # counts no webhook
+    # 15 webhooks, the newest 10 kept: bursts b and c; a and the action are older.
+    kept = [e.event_id for e in data.entries(redis, data.Filters())]
+    assert kept == [f"{b}_{n}" for b in "cb" for n in range(4, -1, -1)]
+
+
 def test_ids_from_the_address_bar_are_checked() -> None:
     from bridge.console import data
 
