@@ -6,13 +6,18 @@ The server is the system's ``redis-server`` when present, else the binary that t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from redis import Redis
 
+from bridge.devtools.collector import Collector
 from bridge.devtools.redis_server import RedisServer
+
+if TYPE_CHECKING:
+    from tests.delivery.support import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Real provider payloads kept outside the repository (see its SOURCES.md).
@@ -46,3 +51,27 @@ def redis_url(redis: Redis, redis_server: RedisServer) -> str:
 def payload_files(prefix: str) -> list[Path]:
     """Real payloads for one provider prefix (empty when shared/ is absent)."""
     return sorted(PAYLOADS.glob(f"{prefix}__*.json")) if PAYLOADS.is_dir() else []
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    """A local Segment-compatible collector on 127.0.0.1 that records what it receives."""
+    with Collector(write_key="test-write-key") as c:
+        yield c
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Worker]]:
+    """Start real ``rq worker`` processes; all are stopped (by PID) after the test."""
+    from tests.delivery.support import Worker
+
+    started: list[Worker] = []
+
+    def start(environ: dict[str, str]) -> Worker:
+        worker = Worker(environ, tmp_path / f"worker-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -60,12 +60,6 @@ def stripe_api() -> Iterator[StripeServer]:
 
 
 @pytest.fixture
-def collector() -> Iterator[Collector]:
-    with Collector(write_key="test-write-key") as c:
-        yield c
-
-
-@pytest.fixture
 def make_settings(
     redis_url: str, stripe_api: StripeServer, collector: Collector
 ) -> Callable[..., Settings]:

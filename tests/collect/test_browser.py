@@ -5,8 +5,7 @@ collector with the anonymousId of the browser's ``ajs_anonymous_id`` cookie."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,26 +23,6 @@ from tests.processes import gunicorn
 pytestmark = pytest.mark.e2e
 
 KEY = "wk_browser_test"
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    with Collector(write_key="test-write-key") as c:
-        yield c
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Worker]]:
-    started: list[Worker] = []
-
-    def start(environ: dict[str, str]) -> Worker:
-        worker = Worker(environ, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def open_page(url: str) -> tuple[dict[str, Any], dict[str, str], list[str]]:

@@ -9,7 +9,7 @@ distinct messageIds delivered is exactly the set the client sent.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,30 +32,8 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode(
 StartWorker = Callable[[dict[str, str]], Worker]
 
 
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    with Collector(write_key="test-write-key") as c:
-        yield c
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[StartWorker]:
-    started: list[Worker] = []
-
-    def start(environ: dict[str, str]) -> Worker:
-        worker = Worker(environ, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
 def env(redis_url: str, collector: Collector, **extra: str) -> dict[str, str]:
-    return support.env(
-        redis_url, collector.url, ROOT / "mappings", BRIDGE_WRITE_KEYS=KEY, **extra
-    )
+    return support.env(redis_url, collector.url, ROOT / "mappings", BRIDGE_WRITE_KEYS=KEY, **extra)
 
 
 def send(url: str, ids: range) -> set[str]:

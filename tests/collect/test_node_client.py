@@ -3,8 +3,7 @@ exactly the calls the library sent, through real gunicorn, Redis and rq workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -28,26 +27,6 @@ CALLS = [
     {"method": "page", "params": {"anonymousId": "anon-1", "name": "Pricing",
                                   "properties": {"path": "/pricing"}}},
 ]  # fmt: skip
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    with Collector(write_key="test-write-key") as c:
-        yield c
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Worker]]:
-    started: list[Worker] = []
-
-    def start(environ: dict[str, str]) -> Worker:
-        worker = Worker(environ, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def test_analytics_node_calls_reach_the_collector_exactly(

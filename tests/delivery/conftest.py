@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from bridge.delivery.runtime import STOPPING, Runtime, set_runtime
 from bridge.devtools.collector import Collector
 from tests.delivery import support
-from tests.delivery.support import Worker
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    with Collector(write_key="test-write-key") as c:
-        yield c
 
 
 @pytest.fixture
@@ -39,18 +31,3 @@ def make_runtime(redis_url: str, collector: Collector) -> Iterator[Callable[...,
 @pytest.fixture
 def runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
     return make_runtime()
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    """Start real ``rq worker`` processes; all are stopped (by PID) after the test."""
-    started: list[Worker] = []
-
-    def start(environ: dict[str, str]) -> Worker:
-        worker = Worker(environ, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()

@@ -25,12 +25,6 @@ from tests.signing import STRIPE_SECRET, stripe_headers
 
 
 @pytest.fixture
-def collector() -> Iterator[Collector]:
-    with Collector(write_key="test-write-key") as c:
-        yield c
-
-
-@pytest.fixture
 def env(redis_url: str, collector: Collector) -> dict[str, str]:
     return support.env(
         redis_url,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,13 +23,9 @@ from redis import Redis
 from bridge import keys
 from bridge.envelope import Envelope
 from bridge.intake import create_app
-from bridge.providers import VerifiedEvent
 from bridge.settings import Settings
 from tests.intake.conftest import LogLines, base_env
 from tests.revenue_secrets import REVENUE_ENV
-
-#: Whether intake deduplicates on VerifiedEvent.signed_digest (main's intake hardening).
-DIGEST_AT_INTAKE = "signed_digest" in {f.name for f in fields(VerifiedEvent)}
 
 
 @dataclass(frozen=True)
@@ -197,8 +193,6 @@ class AttackTable:
     ) -> None:
         if self.case.fresh_unsigned_id is None:
             pytest.skip(f"{self.case.source}'s event id is signed (or derived from the body)")
-        if not DIGEST_AT_INTAKE:
-            pytest.skip("intake deduplicates on signed_digest only after the hardening merge")
         body = self.case.make_body()
         headers = self.signed(body)
         first = self.post(client, body, headers)
