@@ -77,74 +77,11 @@ def owner_digest(owner: str) -> str:
     return hashlib.sha1(owner.encode(), usedforsecurity=False).hexdigest()[:OWNER_HEX]
 
 
-# Helpers shared by the scripts. A "timed" structure is (prefix, buckets newest first,
-# their layouts); a "permanent" one is (prefix, its layout).
-_LIB = """
-local function shard(prefix, n, digest)
-  local a, b, c = string.byte(digest, 1, 3)
-  return prefix .. n .. ':' .. ((a * 65536 + b * 256 + c) % n)
-end
-local function gens(layout)
-  local out = {}
-  if layout then
-    for n in string.gmatch(layout, '%d+') do out[#out + 1] = n end
-  end
-  return out
-end
-local function timed(prefix, current, oldest)
-  local s = {prefix = prefix, meta = prefix .. 'meta', current = current, buckets = {}}
-  for index = current + 1, oldest, -1 do s.buckets[#s.buckets + 1] = index end
-  s.layouts = redis.call('HMGET', s.meta, unpack(s.buckets))
-  return s
-end
--- The value of digest in the newest bucket and generation that has it, else false.
-local function tget(s, digest)
-  for i, index in ipairs(s.buckets) do
-    local g = gens(s.layouts[i])
-    for j = #g, 1, -1 do
-      local v = redis.call('HGET', shard(s.prefix .. index .. ':', g[j], digest), digest)
-      if v then return v end
-    end
-  end
-  return false
-end
--- The shard count new fields of the current bucket go to (adding more of them).
-local function tgrow(s, adding, target, most)
-  local current = s.current
-  local count = redis.call('HINCRBY', s.meta, current .. ':n', adding) - adding
-  local layout = s.layouts[2]
-  local n
-  if not layout then
-    local before = redis.call('HMGET', s.meta, (current - 1) .. ':n', (current - 2) .. ':n')
-    local expected = math.max(tonumber(before[1]) or 0, tonumber(before[2]) or 0)
-    n = 1
-    while n < most and n * target < expected do n = n * 2 end
-    redis.call('HSET', s.meta, current, n)
-    s.layouts[2] = tostring(n)
-    local oldest = s.buckets[#s.buckets]
-    for _, field in ipairs(redis.call('HKEYS', s.meta)) do
-      local index = tonumber(string.match(field, '^%-?%d+'))
-      if index and index < oldest then redis.call('HDEL', s.meta, field) end
-    end
-  else
-    local capacity = 0
-    for size in string.gmatch(layout, '%d+') do
-      n = tonumber(size)
-      capacity = capacity + n * target
-    end
-    if count >= capacity and n < most then
-      n = n * 4
-      s.layouts[2] = layout .. ',' .. n
-      redis.call('HSET', s.meta, current, s.layouts[2])
-    end
-  end
-  return n
-end
-local function tput(s, n, digest, value, expire_at)
-  local key = shard(s.prefix .. s.current .. ':', n, digest)
-  redis.call('HSET', key, digest, value)
-  redis.call('EXPIREAT', key, expire_at)
-end
+# Helpers shared by the scripts: the timed structures' (claims, facts) are dedup's
+# (bridge.dedup.LUA_TIMED); a "permanent" one (pairs) is (prefix, its layout).
+_LIB = (
+    dedup.LUA_TIMED
+    + """
 local function permanent(prefix)
   local p = {prefix = prefix, meta = prefix .. 'meta'}
   p.layout = redis.call('HGET', p.meta, 'layout')
@@ -183,6 +120,7 @@ local function pput(p, n, digest, value)
   if added == 1 then redis.call('HINCRBY', p.meta, 'n', 1) end
 end
 """
+)
 
 #: Claim ids for an owner (see :meth:`bridge.mappings.identity.IdentityStore.claim`).
 #: KEYS: the ids' old-layout keys. ARGV: claims prefix, current bucket, oldest bucket,

@@ -42,38 +42,18 @@ log = get_logger("bridge.intake")
 # when there is no signed digest), dedup meta hash. ARGV: shard key prefix, envelope,
 # kick TTL, accepted field, duplicate field, id digest, signed digest ('' when none),
 # current bucket, oldest bucket, current bucket's expiry (Unix s), ids per shard, most
-# shards. The layout is bridge.dedup's; the legacy keys are the one before it, checked
+# shards. The layout is bridge.dedup's, and so are the helpers (bridge.dedup.LUA_TIMED,
+# which finds the meta hash from the prefix: KEYS[6] is declared, not read); the legacy
+# keys are the one before it, checked
 # until they expire. Under maxmemory + noeviction Redis refuses the script's first write
 # and then lets it finish: an OOM leaves nothing half-written.
-ACCEPT_LUA = """
-local prefix, meta = ARGV[1], KEYS[6]
-local current, oldest = tonumber(ARGV[8]), tonumber(ARGV[9])
-local target, most = tonumber(ARGV[11]), tonumber(ARGV[12])
-local buckets = {}
-for index = current + 1, oldest, -1 do
-  buckets[#buckets + 1] = index
-end
--- Each bucket's shard counts, one per generation: "1,4,16".
-local layouts = redis.call('HMGET', meta, unpack(buckets))
-local function shard(index, n, digest)
-  local a, b, c = string.byte(digest, 1, 3)
-  return prefix .. index .. ':' .. n .. ':' .. ((a * 65536 + b * 256 + c) % n)
-end
-local function seen(digest)
-  for i, layout in ipairs(layouts) do
-    if layout then
-      for n in string.gmatch(layout, '%d+') do
-        if redis.call('HEXISTS', shard(buckets[i], n, digest), digest) == 1 then
-          return true
-        end
-      end
-    end
-  end
-  return false
-end
+ACCEPT_LUA = (
+    dedup.LUA_TIMED
+    + """
+local s = timed(ARGV[1], tonumber(ARGV[8]), tonumber(ARGV[9]))
 local id, signed = ARGV[6], ARGV[7]
-if redis.call('EXISTS', KEYS[4]) == 1 or seen(id)
-    or (signed ~= '' and (redis.call('EXISTS', KEYS[5]) == 1 or seen(signed))) then
+if redis.call('EXISTS', KEYS[4]) == 1 or tget(s, id)
+    or (signed ~= '' and (redis.call('EXISTS', KEYS[5]) == 1 or tget(s, signed))) then
   redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
   return 0
 end
@@ -81,41 +61,9 @@ local digests = {id}
 if signed ~= '' then
   digests[2] = signed
 end
--- Ids in the current bucket before this one (one call: count and read together).
-local count = redis.call('HINCRBY', meta, current .. ':n', #digests) - #digests
-local layout = layouts[2]
-local n
-if not layout then
-  -- A new bucket: sized on the larger of the two before it.
-  local before = redis.call('HMGET', meta, (current - 1) .. ':n', (current - 2) .. ':n')
-  local expected = math.max(tonumber(before[1]) or 0, tonumber(before[2]) or 0)
-  n = 1
-  while n < most and n * target < expected do
-    n = n * 2
-  end
-  redis.call('HSET', meta, current, n)
-  for _, field in ipairs(redis.call('HKEYS', meta)) do
-    local index = tonumber(string.match(field, '^%-?%d+'))
-    if index and index < oldest then
-      redis.call('HDEL', meta, field)
-    end
-  end
-else
-  -- Outgrown (traffic rose): a new generation of four times the shards.
-  local capacity = 0
-  for size in string.gmatch(layout, '%d+') do
-    n = tonumber(size)
-    capacity = capacity + n * target
-  end
-  if count >= capacity and n < most then
-    n = n * 4
-    redis.call('HSET', meta, current, layout .. ',' .. n)
-  end
-end
+local n = tgrow(s, #digests, tonumber(ARGV[11]), tonumber(ARGV[12]))
 for _, digest in ipairs(digests) do
-  local key = shard(current, n, digest)
-  redis.call('HSET', key, digest, '')
-  redis.call('EXPIREAT', key, ARGV[10])
+  tput(s, n, digest, '', ARGV[10])
 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
@@ -124,6 +72,7 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
 end
 return 1
 """
+)
 
 #: Errors that mean "Redis is not there right now": answer 503 so the provider retries.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
