@@ -16,7 +16,6 @@ from redis import Redis
 from bridge import keys
 from bridge.devtools.collector import Collector
 from tests.delivery import support
-from tests.delivery.conftest import collector, workers  # noqa: F401 (fixtures)
 from tests.delivery.support import Worker, accept, message_id, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -38,8 +37,8 @@ StartWorker = Callable[[dict[str, str]], Worker]
 def test_a_misbehaving_collector_loses_nothing_and_dead_letters_nothing(
     redis: Redis,
     redis_url: str,
-    collector: Collector,  # noqa: F811
-    workers: StartWorker,  # noqa: F811
+    collector: Collector,
+    workers: StartWorker,
     misbehave: Callable[[Collector], None],
 ) -> None:
     misbehave(collector)

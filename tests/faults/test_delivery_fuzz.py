@@ -17,7 +17,7 @@ from bridge.delivery.deadletter import DeadLetter
 from bridge.delivery.inbox import Claim
 from bridge.delivery.runtime import Runtime
 from bridge.envelope import Envelope
-from tests.delivery.conftest import collector, make_runtime, runtime  # noqa: F401 (fixtures)
+from tests.delivery.conftest import make_runtime, runtime  # noqa: F401 (fixtures)
 
 
 def nested(depth: int) -> Any:

@@ -25,7 +25,6 @@ from bridge.devtools.collector import Collector
 from bridge.envelope import Envelope
 from bridge.intake import create_app
 from tests.delivery import support
-from tests.delivery.conftest import collector, workers  # noqa: F401 (fixtures)
 from tests.delivery.support import Worker, message_id, wait_until
 from tests.signing import stripe_headers
 
@@ -96,8 +95,8 @@ def post(client: FlaskClient, body: bytes) -> int:
 def test_poison_events_are_dead_lettered_and_the_rest_flows(
     redis: Redis,
     redis_url: str,
-    collector: Collector,  # noqa: F811
-    workers: StartWorker,  # noqa: F811
+    collector: Collector,
+    workers: StartWorker,
 ) -> None:
     environ = support.env(redis_url, collector.url, BRIDGE_DRAIN_CHUNK="8")
     app = create_app(support.settings(redis_url, collector.url), log_stream=io.StringIO())

@@ -14,7 +14,7 @@ from bridge.delivery import jobs
 from bridge.delivery.runtime import Runtime
 from bridge.devtools import processes
 from tests.delivery import support
-from tests.delivery.conftest import collector, make_runtime, runtime  # noqa: F401 (fixtures)
+from tests.delivery.conftest import make_runtime, runtime  # noqa: F401 (fixtures)
 from tests.delivery.support import push_unkicked
 from tests.processes import BIN, stop, wait_until
 

@@ -19,7 +19,6 @@ from bridge import keys
 from bridge.devtools.collector import Collector
 from bridge.devtools.redis_server import RedisServer
 from tests.delivery import support
-from tests.delivery.conftest import collector, workers  # noqa: F401 (fixtures)
 from tests.delivery.support import Worker, accept, message_id, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -68,8 +67,8 @@ def free(client: Redis, n: int) -> None:
 
 def test_a_worker_rides_out_a_redis_outage_under_load(
     server: RedisServer,
-    collector: Collector,  # noqa: F811
-    workers: StartWorker,  # noqa: F811
+    collector: Collector,
+    workers: StartWorker,
 ) -> None:
     client = Redis.from_url(server.url)
     worker = workers(support.env(server.url, collector.url, BRIDGE_FLUSH_AT="20"))
@@ -102,8 +101,8 @@ def restarting(worker: Worker) -> bool:
 
 def test_a_running_worker_rides_out_a_full_redis(
     server: RedisServer,
-    collector: Collector,  # noqa: F811
-    workers: StartWorker,  # noqa: F811
+    collector: Collector,
+    workers: StartWorker,
 ) -> None:
     client = Redis.from_url(server.url)
     worker = workers(support.env(server.url, collector.url))
@@ -120,8 +119,8 @@ def test_a_running_worker_rides_out_a_full_redis(
 
 def test_a_redis_full_of_undelivered_batches_frees_itself_once_the_collector_is_back(
     server: RedisServer,
-    collector: Collector,  # noqa: F811
-    workers: StartWorker,  # noqa: F811
+    collector: Collector,
+    workers: StartWorker,
 ) -> None:
     # The wedge: the collector is down, batches pile up until Redis is full; Redis then
     # refuses the writes that lease a batch, so nothing could be sent to free it.
@@ -148,8 +147,8 @@ def test_a_redis_full_of_undelivered_batches_frees_itself_once_the_collector_is_
 
 def test_sigterm_stops_a_worker_that_waits_for_redis(
     server: RedisServer,
-    collector: Collector,  # noqa: F811
-    workers: StartWorker,  # noqa: F811
+    collector: Collector,
+    workers: StartWorker,
 ) -> None:
     worker = workers(support.env(server.url, collector.url))
     wait_until(lambda: Redis.from_url(server.url).keys("rq:worker:*"), 20, what="registered")
