@@ -283,3 +283,34 @@ def test_every_outcome_shows_its_payload(console_app: Flask, operator: FlaskClie
             assert note in detail, url
             seen |= {o for o in outcomes if f"o-{o}" in detail}
         assert seen == outcomes
+
+
+def test_a_broken_log_never_fails_a_webhook(
+    console_app: Flask, operator: FlaskClient, redis: Redis
+) -> None:
+    from bridge import keys
+
+    redis.set(record.LOG, "not a stream")  # every write to the log is refused (WRONGTYPE)
+    body = stripe_event()
+    assert send(operator, body) == 200
+    assert send(operator, stripe_event(), secret="whsec_wrong") == 400
+    flush(console_app)  # the refused write is swallowed
+    assert redis.llen(keys.INBOX) == 1  # the event itself is stored
+
+
+def test_redis_gone_is_a_503_with_recording_on(make_console_app: Callable[..., Flask]) -> None:
+    from bridge.devtools.redis_server import free_port
+
+    app = make_console_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    with app.test_client() as client:
+        assert send(client, stripe_event()) == 503
+        body = stripe_event()
+        answer = client.post(
+            "/webhooks/stripe", data=body, headers=stripe_headers(body, STRIPE_SECRET)
+        )
+        assert answer.status_code == 503
+        assert answer.json == {
+            "error": "event store unavailable; retry later",
+            "reason": "unavailable",
+        }
+    flush(app)  # nothing to write to: swallowed, not raised
